@@ -1,0 +1,448 @@
+"""Step-level simulator of a serving engine for any list of requests.
+
+It follows the engine profile's scheduler, step by step:
+
+1. running sequences are scheduled first: every decoding sequence gets one token, then
+   unfinished (chunked) prefills continue in admission order, within the step's token
+   budget (``max_num_batched_tokens``);
+2. waiting requests are admitted first-come first-served while the budget, the sequence
+   limit (``max_num_seqs``) and the KV cache allow. ``admission="prompt"`` needs the
+   prompt's KV pages plus a watermark and, when a decoding sequence later finds no free
+   page, preempts the newest running request, which is recomputed later (vLLM, SGLang);
+   ``admission="full"`` reserves prompt + output up front and never preempts
+   (TensorRT-LLM). Without chunked prefill, whole prompts run in prefill-only steps that
+   take priority over decodes (vLLM V0 without chunking);
+3. the step's composition goes through :class:`~tokenomist.perf.step_cost.CostModel`.
+
+Stretches of pure decoding (nothing to admit, no prefill in flight) are advanced many
+steps at a time with vectorized step costs, so long generations are cheap to simulate.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from tokenomist.arch.accounting import causal_pairs
+from tokenomist.deploy.deployment import Deployment
+from tokenomist.errors import InvalidValueError
+from tokenomist.perf.step_cost import CostModel, StepLoad
+
+Array = NDArray[np.float64]
+
+
+
+@dataclass(frozen=True)
+class Requests:
+    """A workload: arrival times (s) and exact input and output lengths (tokens)."""
+
+    arrival_s: Array
+    input_tokens: NDArray[np.int64]
+    output_tokens: NDArray[np.int64]
+
+    @staticmethod
+    def burst(batch: int, input_tokens: int, output_tokens: int) -> Requests:
+        return Requests(np.zeros(batch), np.full(batch, input_tokens, np.int64),
+                        np.full(batch, output_tokens, np.int64))
+
+    @staticmethod
+    def of(arrival_s: ArrayLike, input_tokens: ArrayLike, output_tokens: ArrayLike) -> Requests:
+        arr = np.asarray(arrival_s, float)
+        inp = np.asarray(input_tokens, np.int64)
+        out = np.asarray(output_tokens, np.int64)
+        arr, inp, out = np.broadcast_arrays(arr, inp, out)
+        if arr.ndim != 1 or arr.size == 0:
+            raise InvalidValueError("requests must be a non-empty list")
+        if np.any(inp < 1) or np.any(out < 1):
+            raise InvalidValueError("input and output lengths must be positive")
+        if np.any(arr < 0) or not np.all(np.isfinite(arr)):
+            raise InvalidValueError("arrival times must be finite and non-negative")
+        return Requests(arr.astype(float), inp.astype(np.int64), out.astype(np.int64))
+
+    def __len__(self) -> int:
+        return int(self.arrival_s.size)
+
+
+@dataclass
+class SimulationResult:
+    """Per-request timings and run totals."""
+
+    arrival_s: Array
+    first_token_s: Array
+    finish_s: Array
+    input_tokens: NDArray[np.int64]
+    output_tokens: NDArray[np.int64]
+    steps: int
+    preemptions: int
+    busy_s: float
+    breakdown_s: dict[str, float] = field(default_factory=dict)
+    max_running: int = 0
+
+    @property
+    def ttft_s(self) -> Array:
+        return self.first_token_s - self.arrival_s
+
+    @property
+    def e2e_s(self) -> Array:
+        return self.finish_s - self.arrival_s
+
+    @property
+    def tpot_s(self) -> Array:
+        """Mean time per output token after the first, per request (NaN for 1 token)."""
+        n = self.output_tokens - 1
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(n > 0, (self.finish_s - self.first_token_s) / np.maximum(n, 1),
+                            np.nan)
+
+    @property
+    def elapsed_s(self) -> float:
+        return float(np.max(self.finish_s) - np.min(self.arrival_s))
+
+
+class Simulator:
+    """Simulates one replica of a deployment."""
+
+    def __init__(self, deployment: Deployment, cost: CostModel | None = None) -> None:
+        self.d = deployment
+        self.cost = cost or CostModel(deployment)
+        plan = deployment.check_fits()
+        self.plan = plan
+        s = deployment.engine.scheduler
+        self.budget = s.max_num_batched_tokens
+        self.max_seqs = s.max_num_seqs
+        self.block = s.kv_block_size
+        self.total_blocks = plan.kv_blocks
+        self.watermark_blocks = int(s.watermark * self.total_blocks)
+        self.windows = deployment.model.windows
+        self.shares = plan.window_shares
+        self.chunked = s.chunked_prefill
+        self.mixed = s.mixed_batches
+        self.full_reserve = s.admission == "full"
+        self.graph_batch = s.cuda_graph_max_batch
+        self.graph_ctx = s.cuda_graph_max_context
+        self.graph_mixed = s.cuda_graph_mixed_steps
+
+    # -------------------------------------------------------------------- helpers
+    def _blocks(self, tokens: ArrayLike) -> NDArray[np.int64]:
+        cost = self.plan.kv_token_cost(tokens)
+        return np.ceil(cost / self.block - 1e-9).astype(np.int64)
+
+    def _eager(self, n_seqs: float, max_ctx: float, has_prefill: bool) -> float:
+        if self.graph_batch == 0:
+            return 1.0
+        if has_prefill and not self.graph_mixed:
+            return 1.0
+        if n_seqs > self.graph_batch:
+            return 1.0
+        if self.graph_ctx and max_ctx > self.graph_ctx:
+            return 1.0
+        return 0.0
+
+    def _keys(self, ctx: Array) -> Array:
+        return np.stack([np.sum(ctx if w is None else np.minimum(ctx, w)) for w in self.windows])
+
+    # -------------------------------------------------------------------- main loop
+    def run(self, requests: Requests, max_steps: int = 50_000_000) -> SimulationResult:
+        n = len(requests)
+        self._check(requests)
+        st = _State(requests, self.total_blocks)
+        order = np.argsort(requests.arrival_s, kind="stable")
+        arrival = requests.arrival_s
+        next_idx = 0
+        t = float(arrival[order[0]])
+        totals = {"compute": 0.0, "memory": 0.0, "communication": 0.0, "overhead": 0.0}
+        steps = 0
+        busy = 0.0
+        max_running = 0
+
+        while st.done < n:
+            while next_idx < n and arrival[order[next_idx]] <= t + 1e-12:
+                i = int(order[next_idx])
+                st.waiting.append(i)
+                next_idx += 1
+            if not st.running and not st.waiting:
+                t = float(arrival[order[next_idx]])
+                continue
+            next_arrival = float(arrival[order[next_idx]]) if next_idx < n else math.inf
+
+            if self._pure_decode(st):
+                k, dt, bd = self._decode_stretch(st, next_arrival - t)
+                if k > 0:
+                    steps += k
+                    busy += dt
+                    t += dt
+                    for key in totals:
+                        totals[key] += bd[key]
+                    st.advance_decodes(np.fromiter(st.running, np.int64), k, self, t)
+                    max_running = max(max_running, len(st.running))
+                    continue
+
+            sched = self._schedule(st)
+            if not sched:
+                if next_idx < n:  # nothing fits yet: wait for the next arrival
+                    t = max(t, next_arrival)
+                    continue
+                raise RuntimeError("simulator stalled")  # pragma: no cover
+            ids = np.fromiter(sched.keys(), np.int64, len(sched))
+            add = np.fromiter(sched.values(), np.int64, len(sched))
+            bd1 = self.cost.step_time(self._load(st, ids, add))
+            dt = float(bd1.total)
+            totals["compute"] += float(bd1.compute)
+            totals["memory"] += float(bd1.memory)
+            totals["communication"] += float(bd1.communication)
+            totals["overhead"] += float(bd1.overhead)
+            busy += dt
+            steps += 1
+            t += dt
+            max_running = max(max_running, len(st.running))
+            st.apply(ids, add, self, t)
+            if steps > max_steps:  # pragma: no cover - guard against runaway inputs
+                raise RuntimeError("simulation exceeded the step limit")
+
+        return SimulationResult(
+            arrival_s=arrival.copy(), first_token_s=st.first_tok, finish_s=st.finish,
+            input_tokens=requests.input_tokens.copy(),
+            output_tokens=requests.output_tokens.copy(), steps=steps,
+            preemptions=st.preemptions, busy_s=busy, breakdown_s=totals,
+            max_running=max_running)
+
+    def _check(self, requests: Requests) -> None:
+        ctx_limit = self.d.context_limit()
+        total_len = requests.input_tokens + requests.output_tokens
+        worst = int(np.max(total_len))
+        if worst > ctx_limit:
+            raise InvalidValueError(
+                f"a request needs a context of {worst} tokens (input + output) but "
+                f"{self.d.model.name} supports at most {ctx_limit}")
+        reserve = total_len if self.full_reserve else requests.input_tokens
+        if int(np.max(self._blocks(reserve))) + self.watermark_blocks > self.total_blocks \
+                or int(np.max(self._blocks(total_len))) > self.total_blocks:
+            raise InvalidValueError(
+                f"a request of {worst} tokens needs more KV cache than the deployment holds "
+                f"({self.plan.kv_tokens} tokens); use more GPUs, --kv-dtype fp8 or shorter "
+                "requests")
+
+    # -------------------------------------------------------------------- scheduling
+    def _can_admit(self, st: _State, i: int) -> bool:
+        reserve = st.inp[i] + st.out[i] if self.full_reserve else st.target[i]
+        return st.free - int(self._blocks(reserve)) >= self.watermark_blocks
+
+    def _admit(self, st: _State, i: int) -> None:
+        reserve = st.inp[i] + st.out[i] if self.full_reserve else st.target[i]
+        blocks = int(self._blocks(reserve))
+        st.free -= blocks
+        st.held[i] = blocks
+        st.admit_counter += 1
+        st.admit_seq[i] = st.admit_counter
+        st.running.append(i)
+
+    def _pure_decode(self, st: _State) -> bool:
+        if not st.running or len(st.running) > self.budget:
+            return False
+        run = np.fromiter(st.running, np.int64, len(st.running))
+        if np.any(st.computed[run] < st.target[run]):
+            return False
+        return not (st.waiting and len(st.running) < self.max_seqs
+                    and self._can_admit(st, st.waiting[0]))
+
+    def _schedule(self, st: _State) -> dict[int, int]:
+        """Tokens each sequence processes this step (admissions included)."""
+        sched: dict[int, int] = {}
+        run = np.fromiter(st.running, np.int64, len(st.running))
+        is_dec = st.computed[run] >= st.target[run]
+        prefilling = run[~is_dec]
+        admissible = bool(st.waiting) and len(st.running) < self.max_seqs \
+            and self._can_admit(st, st.waiting[0])
+        budget = self.budget
+        # prefill-priority engines run prefill-only steps while there is prefill work
+        prefill_only = not self.mixed and (prefilling.size > 0 or admissible)
+        if not prefill_only:
+            for i in run[is_dec].tolist():
+                if budget <= 0:
+                    break
+                sched[i] = 1
+                budget -= 1
+        if self.mixed or prefill_only:
+            for i in prefilling.tolist():
+                if budget <= 0:
+                    break
+                chunk = int(min(st.target[i] - st.computed[i], budget))
+                sched[i] = chunk
+                budget -= chunk
+        if not self.full_reserve and sched and self._grow_or_preempt(st, sched):
+            return sched  # no admissions in a step that preempted
+        if not (self.mixed or prefill_only):
+            return sched
+        # admissions, first come first served
+        while st.waiting and budget > 0 and len(st.running) < self.max_seqs:
+            i = st.waiting[0]
+            remaining = int(st.target[i] - st.computed[i])
+            if not self.chunked and remaining > budget and sched:
+                break  # a whole prompt must fit (a lone prompt may exceed the budget)
+            if not self._can_admit(st, i):
+                break
+            st.waiting.pop(0)
+            self._admit(st, i)
+            chunk = min(remaining, budget) if self.chunked else remaining
+            sched[i] = chunk
+            budget -= chunk
+        return sched
+
+    def _grow_or_preempt(self, st: _State, sched: dict[int, int]) -> bool:
+        """Give scheduled sequences the KV pages they grow into; preempt (recompute) the
+        newest running requests while pages are short. Returns True if it preempted."""
+        ids = np.fromiter(sched.keys(), np.int64, len(sched))
+        add = np.fromiter(sched.values(), np.int64, len(sched))
+        grow = np.maximum(self._blocks(st.computed[ids] + add) - st.held[ids], 0)
+        short = int(np.sum(grow)) - st.free
+        preempted = False
+        while short > 0 and st.running:
+            victim = max(st.running, key=lambda j: st.admit_seq[j])
+            st.running.remove(victim)
+            st.preemptions += 1
+            preempted = True
+            st.free += int(st.held[victim])
+            short -= int(st.held[victim])
+            if victim in sched:
+                pos = int(np.nonzero(ids == victim)[0][0])
+                short -= int(grow[pos])
+                del sched[victim]
+                ids, grow = np.delete(ids, pos), np.delete(grow, pos)
+            st.held[victim] = 0
+            st.computed[victim] = 0
+            st.target[victim] = st.inp[victim] + st.generated[victim]
+            st.waiting.insert(0, victim)
+        st.free -= int(np.sum(grow))
+        st.held[ids] += grow
+        return preempted
+
+    # -------------------------------------------------------------------- step loads
+    def _load(self, st: _State, ids: NDArray[np.int64], add: NDArray[np.int64]) -> StepLoad:
+        prefix = st.computed[ids]
+        is_pre = prefix < st.target[ids]
+        completes = is_pre & (prefix + add >= st.target[ids])
+        dec = ~is_pre
+        keys_dec = self._keys((prefix[dec] + 1).astype(float))
+        pre_len = add[is_pre].astype(float)
+        pre_prefix = prefix[is_pre].astype(float)
+        pairs = np.array([float(np.sum(causal_pairs(pre_len, w, pre_prefix)))
+                          for w in self.windows])
+        pre_keys = self._keys(pre_prefix + pre_len)
+        n_seq = float(ids.size)
+        max_ctx = float(np.max(prefix + add))
+        return StepLoad(
+            tokens=np.array(float(np.sum(add))), seqs=np.array(n_seq),
+            logits=np.array(float(np.sum(dec) + np.sum(completes))),
+            decode_keys=keys_dec, prefill_pairs=pairs, prefill_keys=pre_keys,
+            eager=np.array(self._eager(n_seq, max_ctx, bool(np.any(is_pre)))))
+
+    def _decode_stretch(self, st: _State, until_arrival: float
+                        ) -> tuple[int, float, dict[str, float]]:
+        """Advance pure-decode steps at once: until the first request finishes, the KV
+        cache runs short, or a request arrives. Returns (steps, seconds, breakdown)."""
+        run = np.fromiter(st.running, np.int64, len(st.running))
+        k_max = int(np.min(st.out[run] - st.generated[run]))
+        ctx0 = st.computed[run].astype(float)
+        if not self.full_reserve:
+            lo, hi = 0, k_max  # largest k with pages for k more tokens each
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                need = int(np.sum(np.maximum(self._blocks(ctx0 + mid) - st.held[run], 0)))
+                if need <= st.free:
+                    lo = mid
+                else:
+                    hi = mid - 1
+            k_max = lo
+        if k_max < 2:
+            return 0, 0.0, {}
+        j = np.arange(1, k_max + 1, dtype=float)  # step j attends to ctx0 + j keys
+        b = float(run.size)
+        srt = np.sort(ctx0)
+        prefix_sum = np.concatenate([[0.0], np.cumsum(srt)])
+        rows = []
+        for w in self.windows:
+            if w is None:
+                rows.append(prefix_sum[-1] + b * j)
+            else:
+                idx = np.searchsorted(srt, w - j, side="left")  # ctx0 + j < w
+                rows.append(prefix_sum[idx] + idx * j + (b - idx) * w)
+        keys = np.stack(rows)
+        max_ctx = srt[-1] + j
+        eager = np.array([self._eager(b, m, False) for m in (max_ctx[0],)])[0]
+        eager_arr = np.full(k_max, eager)
+        if self.graph_batch and self.graph_ctx and b <= self.graph_batch:
+            eager_arr = (max_ctx > self.graph_ctx).astype(float)
+        zeros = np.zeros_like(keys)
+        bvec = np.full(k_max, b)
+        bd = self.cost.step_time(StepLoad(tokens=bvec, seqs=bvec, logits=bvec, decode_keys=keys,
+                                          prefill_pairs=zeros, prefill_keys=zeros,
+                                          eager=eager_arr))
+        times = bd.total
+        k = k_max
+        if math.isfinite(until_arrival):
+            cum = np.cumsum(times)
+            k = min(int(np.searchsorted(cum, until_arrival, side="left")) + 1, k_max)
+        return k, float(np.sum(times[:k])), {
+            "compute": float(np.sum(bd.compute[:k])), "memory": float(np.sum(bd.memory[:k])),
+            "communication": float(np.sum(bd.communication[:k])),
+            "overhead": float(np.sum(bd.overhead[:k]))}
+
+
+class _State:
+    """Mutable per-request state of a simulation."""
+
+    def __init__(self, requests: Requests, total_blocks: int) -> None:
+        n = len(requests)
+        self.inp = requests.input_tokens
+        self.out = requests.output_tokens
+        self.computed = np.zeros(n, np.int64)  # tokens whose KV is cached
+        self.target = self.inp.copy()  # tokens to prefill (+ generated ones if preempted)
+        self.generated = np.zeros(n, np.int64)
+        self.held = np.zeros(n, np.int64)  # KV pages held
+        self.admit_seq = np.zeros(n, np.int64)
+        self.first_tok = np.full(n, np.nan)
+        self.finish = np.full(n, np.nan)
+        self.waiting: list[int] = []
+        self.running: list[int] = []
+        self.free = total_blocks
+        self.admit_counter = 0
+        self.preemptions = 0
+        self.done = 0
+
+    def _finish(self, fin: NDArray[np.int64], t: float) -> None:
+        if not fin.size:
+            return
+        self.finish[fin] = t
+        self.free += int(np.sum(self.held[fin]))
+        self.held[fin] = 0
+        self.done += int(fin.size)
+        fin_set = set(fin.tolist())
+        self.running = [i for i in self.running if i not in fin_set]
+
+    def apply(self, ids: NDArray[np.int64], add: NDArray[np.int64], sim: Simulator,
+              t: float) -> None:
+        before = self.computed[ids]
+        emits = (before >= self.target[ids]) | (before + add >= self.target[ids])
+        self.computed[ids] += add
+        emit = ids[emits]
+        self.generated[emit] += 1
+        first = emit[np.isnan(self.first_tok[emit])]
+        self.first_tok[first] = t
+        self._finish(emit[self.generated[emit] >= self.out[emit]], t)
+
+    def advance_decodes(self, run: NDArray[np.int64], k: int, sim: Simulator, t: float) -> None:
+        new_ctx = self.computed[run] + k
+        if not sim.full_reserve:
+            grow = np.maximum(sim._blocks(new_ctx) - self.held[run], 0)
+            self.free -= int(np.sum(grow))
+            self.held[run] += grow
+        self.computed[run] = new_ctx
+        self.generated[run] += k
+        self._finish(run[self.generated[run] >= self.out[run]], t)
+
+
+def simulate(deployment: Deployment, requests: Requests) -> SimulationResult:
+    return Simulator(deployment).run(requests)

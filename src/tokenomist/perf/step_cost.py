@@ -1,0 +1,293 @@
+"""The one per-step cost model: how long one engine step takes, and why.
+
+A *step* is one forward pass of the engine over a batch: some sequences decode one token,
+some prompts advance by a chunk. Its cost is a sum of kernel rooflines on one GPU of a
+pipeline stage (each kernel is bound by compute or by memory traffic, whichever is
+slower), plus collectives and engine overhead:
+
+- dense linear layers (attention projections, dense MLPs, shared experts, LM head):
+  FLOPs = 2 x params x tokens, bytes = their weights, read once per step;
+- routed experts: FLOPs for the top-k experts of each token, bytes for the experts the
+  batch touches (expected number of distinct experts under uniform routing);
+- attention: query-key pairs x FLOPs per pair; bytes = the KV cache the step reads;
+- tensor parallelism: two all-reduces per layer; expert parallelism: a dispatch and a
+  combine all-to-all per MoE layer; pipeline parallelism: a send per stage boundary;
+- overhead: a fixed time per step, a time per sequence (scheduling, sampling,
+  detokenizing) and, for steps run without CUDA graphs, a launch time per layer.
+
+Small GEMMs reach a lower fraction of peak: a GEMM over M tokens costs as much compute as
+if it had ``M + gemm_half_tokens`` tokens. Paged attention reads a page per (block, local
+KV heads); small pages reach a lower bandwidth: the achieved fraction is
+``attention_bandwidth x page / (page + attention_page_half_bytes)``.
+
+Everything is vectorized: every field of :class:`StepLoad` may be an array, and the
+closed-form estimator, the step simulator, the planner and calibration all call
+:meth:`CostModel.step_time`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from tokenomist.arch.accounting import attention_flops_per_pair, linear_formats, matrix_params
+from tokenomist.deploy.deployment import Deployment
+from tokenomist.deploy.engine import EfficiencyPriors
+from tokenomist.precision import kv_bytes, weight_format
+
+Array = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class StepLoad:
+    """What one step processes, for the whole replica (arrays broadcast together).
+
+    Attention fields have a leading axis over the model's attention windows
+    (``ModelArch.windows``: full attention first); keys are already capped at the window.
+    """
+
+    tokens: Array  # new tokens: decodes + prefill chunk tokens
+    seqs: Array  # sequences in the step
+    logits: Array  # sequences that sample a token this step
+    decode_keys: Array  # (windows, ...) sum over decoding sequences of keys attended
+    prefill_pairs: Array  # (windows, ...) query-key pairs of the prefill chunks
+    prefill_keys: Array  # (windows, ...) cached keys the prefill chunks read
+    eager: Array  # 1.0 where the step runs without CUDA graphs
+
+
+@dataclass(frozen=True)
+class StepBreakdown:
+    """Seconds per step by cause; ``compute`` and ``memory`` split the kernel time by which
+    roofline bound each kernel."""
+
+    compute: Array
+    memory: Array
+    communication: Array
+    overhead: Array
+
+    @property
+    def total(self) -> Array:
+        return self.compute + self.memory + self.communication + self.overhead
+
+
+@dataclass(frozen=True)
+class CostConstants:
+    """Per-GPU, per-stage constants of a deployment (derived once)."""
+
+    pp: int
+    tp: int
+    ep: int
+    layers: float  # per stage
+    layers_by_window: Array  # per stage, aligned with ModelArch.windows
+    windows: tuple[int | None, ...]
+    dense_flops_per_token: float
+    dense_bytes: float
+    lm_head_flops_per_logit: float
+    lm_head_bytes: float
+    moe_layers: float  # per stage
+    num_experts: int
+    top_k: int
+    experts_per_gpu: float
+    expert_flops_per_token: float  # all MoE layers of the stage, top-k experts
+    expert_bytes_per_layer: float  # one expert's slice on one GPU
+    linear_peak: float  # FLOP/s of the GEMM dtype
+    attention_peak: float
+    bandwidth: float  # bytes/s
+    kv_bytes_per_token_layer: float
+    attn_flops_pair_prefill: float  # per layer per GPU
+    attn_flops_pair_decode: float
+    page_bytes: float
+    hidden: int
+    link_bandwidth: float  # bytes/s per direction
+    activation_bytes: float  # per element on the wire
+
+
+def cost_constants(d: Deployment) -> CostConstants:
+    m = d.model
+    a = m.attention
+    mp = matrix_params(m)
+    dense_b, expert_b = linear_formats(m, d.precision)
+    # the GEMM dtype: W8A8/W4A4 run on low-precision units when the hardware has them
+    fmt = weight_format(d.precision) if d.precision else None
+    native = m.native_precision.get("dense") or m.native_precision.get("experts")
+    gemm_dtype = fmt.compute_dtype if fmt else (weight_format(native).compute_dtype
+                                                if native else "bf16")
+    _, linear_peak = d.hardware.matrix_flops(gemm_dtype)
+    _, attention_peak = d.hardware.matrix_flops("bf16")
+    tp, pp = d.tp, d.pp
+    # K/V projections replicated when kv heads < tp; MLA down-projections replicated
+    replicated = 0.0
+    if a.kind == "gqa" and d.kv_replication > 1:
+        replicated = 2 * m.hidden_size * a.num_kv_heads * a.head_dim * (d.kv_replication - 1) \
+            * m.num_layers
+    elif a.kind == "mla":
+        replicated = m.hidden_size * ((a.q_lora_rank or 0) + a.kv_lora_rank
+                                      + a.qk_rope_head_dim) * (tp - 1) * m.num_layers
+    dense_params = (mp.dense + replicated) / tp / pp
+    layers_by_window = np.array([m.layers_with_window(w) for w in m.windows], float) / pp
+    elem = kv_bytes(d.kv_dtype)
+    heads_local = d.kv_heads_per_gpu
+    if a.kind == "mla":
+        page = d.engine.scheduler.kv_block_size * (a.kv_lora_rank + a.qk_rope_head_dim) * elem
+    else:
+        page = d.engine.scheduler.kv_block_size * heads_local * a.head_dim * elem
+    return CostConstants(
+        pp=pp, tp=tp, ep=d.ep,
+        layers=m.num_layers / pp,
+        layers_by_window=layers_by_window,
+        windows=m.windows,
+        dense_flops_per_token=2.0 * dense_params,
+        dense_bytes=dense_params * dense_b,
+        lm_head_flops_per_logit=2.0 * mp.lm_head / tp / pp,
+        lm_head_bytes=2.0 * mp.lm_head / tp / pp,
+        moe_layers=mp.moe_layers / pp,
+        num_experts=mp.num_experts,
+        top_k=mp.top_k,
+        experts_per_gpu=mp.num_experts / d.ep if mp.moe_layers else 0.0,
+        expert_flops_per_token=2.0 * mp.top_k * mp.expert * mp.moe_layers / tp / pp,
+        expert_bytes_per_layer=mp.expert * expert_b / (tp / d.ep),
+        linear_peak=linear_peak,
+        attention_peak=attention_peak,
+        bandwidth=d.hardware.bandwidth_bytes_per_s,
+        kv_bytes_per_token_layer=d.kv_bytes_per_token_layer_gpu,
+        attn_flops_pair_prefill=attention_flops_per_pair(m, "prefill") / tp,
+        attn_flops_pair_decode=attention_flops_per_pair(m, "decode") / tp,
+        page_bytes=page,
+        hidden=m.hidden_size,
+        link_bandwidth=d.hardware.link_bytes_per_s,
+        activation_bytes=2.0,
+    )
+
+
+def _roofline(flops: Array, flop_rate: float | Array, nbytes: Array,
+              byte_rate: float | Array) -> tuple[Array, Array]:
+    """Split max(compute, memory) into (compute-bound part, memory-bound part)."""
+    tc = flops / flop_rate
+    tm = nbytes / byte_rate
+    compute_bound = tc >= tm
+    return np.where(compute_bound, tc, 0.0), np.where(compute_bound, 0.0, tm)
+
+
+class CostModel:
+    """Step times of one deployment under one set of efficiency priors."""
+
+    def __init__(self, deployment: Deployment, efficiency: EfficiencyPriors | None = None):
+        self.deployment = deployment
+        self.eff = efficiency or deployment.engine.efficiency
+        self.c = cost_constants(deployment)
+
+    def with_efficiency(self, eff: EfficiencyPriors) -> CostModel:
+        out = CostModel.__new__(CostModel)
+        out.deployment, out.eff, out.c = self.deployment, eff, self.c
+        return out
+
+    # ------------------------------------------------------------------------------------
+    def stage_time(self, load: StepLoad) -> StepBreakdown:
+        """Time of one stage of the pipeline processing ``load`` (one microbatch)."""
+        c, e = self.c, self.eff
+        tokens = np.asarray(load.tokens, float)
+        active = tokens > 0
+        half = e.gemm_half_tokens
+        bw = c.bandwidth * e.bandwidth
+
+        # dense linear layers: a GEMM over M tokens costs (M + half) tokens of compute
+        dense_flops = np.where(active, c.dense_flops_per_token * (tokens + half), 0.0)
+        logits = np.asarray(load.logits, float)
+        lm_flops = np.where(logits > 0, c.lm_head_flops_per_logit * (logits + half), 0.0)
+        lin_rate = c.linear_peak * e.flops
+        comp_d, mem_d = _roofline(dense_flops, lin_rate,
+                                  np.where(active, c.dense_bytes, 0.0), bw)
+        comp_h, mem_h = _roofline(lm_flops, lin_rate,
+                                  np.where(logits > 0, c.lm_head_bytes, 0.0), bw)
+        compute = comp_d + comp_h
+        memory = mem_d + mem_h
+
+        # routed experts
+        if c.moe_layers > 0:
+            frac_touched = 1.0 - np.power(1.0 - c.top_k / c.num_experts, tokens)
+            touched = c.experts_per_gpu * frac_touched
+            per_expert_tokens = tokens * c.top_k / c.num_experts
+            exp_flops = np.where(
+                active, c.expert_flops_per_token * tokens
+                * (per_expert_tokens + half) / np.maximum(per_expert_tokens, 1e-12), 0.0)
+            exp_bytes = touched * c.expert_bytes_per_layer * c.moe_layers
+            comp_e, mem_e = _roofline(exp_flops, lin_rate, exp_bytes, bw)
+            compute = compute + comp_e
+            memory = memory + mem_e
+
+        # attention
+        layers = c.layers_by_window.reshape((-1,) + (1,) * tokens.ndim)
+        dec_keys = np.asarray(load.decode_keys, float)
+        pre_pairs = np.asarray(load.prefill_pairs, float)
+        pre_keys = np.asarray(load.prefill_keys, float)
+        page_eff = c.page_bytes / (c.page_bytes + e.attention_page_half_bytes)
+        kv_rate = c.bandwidth * e.attention_bandwidth * page_eff
+        attn_rate = c.attention_peak * e.attention_flops
+        dec_flops = np.sum(layers * dec_keys, axis=0) * c.attn_flops_pair_decode
+        dec_bytes = np.sum(layers * dec_keys, axis=0) * c.kv_bytes_per_token_layer
+        pre_flops = np.sum(layers * pre_pairs, axis=0) * c.attn_flops_pair_prefill
+        pre_bytes = np.sum(layers * pre_keys, axis=0) * c.kv_bytes_per_token_layer
+        comp_a, mem_a = _roofline(dec_flops, attn_rate, dec_bytes, kv_rate)
+        comp_p, mem_p = _roofline(pre_flops, attn_rate, pre_bytes, kv_rate)
+        compute = compute + comp_a + comp_p
+        memory = memory + mem_a + mem_p
+
+        # collectives
+        link = c.link_bandwidth * e.comm_bandwidth
+        comm = np.zeros_like(tokens)
+        msg = tokens * c.hidden * c.activation_bytes
+        if c.tp > 1:
+            n_ar = 2.0 * c.layers
+            comm = comm + np.where(active, n_ar * (e.comm_latency_s
+                                                   + 2.0 * (c.tp - 1) / c.tp * msg / link), 0.0)
+        if c.ep > 1 and c.moe_layers > 0:
+            n_a2a = 2.0 * c.moe_layers
+            a2a_bytes = msg * c.top_k * (c.ep - 1) / c.ep
+            comm = comm + np.where(active, n_a2a * (e.comm_latency_s + a2a_bytes / link), 0.0)
+        if c.pp > 1:
+            comm = comm + np.where(active, e.comm_latency_s + msg / link, 0.0)
+        zero = np.zeros_like(compute)
+        return StepBreakdown(compute=compute, memory=memory, communication=comm, overhead=zero)
+
+    def step_time(self, load: StepLoad) -> StepBreakdown:
+        """Time for every sequence of the batch to advance by one step.
+
+        With pipeline parallelism the batch is split into ``min(seqs, pp)`` microbatches
+        that flow through the ``pp`` stages; each sequence waits ``pp`` stage times.
+        """
+        c, e = self.c, self.eff
+        seqs = np.asarray(load.seqs, float)
+        if c.pp > 1:
+            micro = np.maximum(np.minimum(seqs, c.pp), 1.0)
+            scaled = StepLoad(
+                tokens=np.asarray(load.tokens, float) / micro, seqs=seqs / micro,
+                logits=np.asarray(load.logits, float) / micro,
+                decode_keys=np.asarray(load.decode_keys, float) / micro,
+                prefill_pairs=np.asarray(load.prefill_pairs, float) / micro,
+                prefill_keys=np.asarray(load.prefill_keys, float) / micro,
+                eager=load.eager)
+            stage = self.stage_time(scaled)
+            stage = StepBreakdown(compute=stage.compute * c.pp, memory=stage.memory * c.pp,
+                                  communication=stage.communication * c.pp,
+                                  overhead=stage.overhead)
+        else:
+            stage = self.stage_time(load)
+        active = np.asarray(load.tokens, float) > 0
+        eager = np.asarray(load.eager, float)
+        overhead = np.where(active, e.step_overhead_s + e.seq_overhead_s * seqs
+                            + eager * e.eager_layer_overhead_s * c.layers * c.pp, 0.0)
+        return replace(stage, overhead=stage.overhead + overhead)
+
+
+def decode_load(batch: ArrayLike, context: ArrayLike, windows: tuple[int | None, ...],
+                eager: ArrayLike = 0.0) -> StepLoad:
+    """A decode-only step: ``batch`` sequences each attending to ``context`` keys."""
+    b = np.asarray(batch, float)
+    ctx = np.asarray(context, float)
+    keys = np.stack([b * (ctx if w is None else np.minimum(ctx, w)) for w in windows])
+    zeros = np.zeros_like(keys)
+    return StepLoad(tokens=b, seqs=b, logits=b, decode_keys=keys, prefill_pairs=zeros,
+                    prefill_keys=zeros, eager=np.broadcast_to(np.asarray(eager, float),
+                                                              b.shape).copy())
