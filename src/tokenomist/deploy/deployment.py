@@ -234,7 +234,11 @@ def plan_memory(d: Deployment) -> MemoryPlan:
     activations = (act_tokens * (3 * widest / d.tp + 6 * m.hidden_size) * 2
                    + s.max_num_seqs * m.vocab_size / d.tp * 4
                    + s.activation_reserve_gib * GIB)
-    kv = engine_bytes - weights - activations
+    if s.memory_mode == "free":
+        engine_bytes = device
+        kv = (device - weights - activations) * s.memory_fraction
+    else:
+        kv = engine_bytes - weights - activations
     return MemoryPlan(device_bytes=device, engine_bytes=engine_bytes, weight_bytes=weights,
                       activation_bytes=activations, kv_bytes=kv,
                       kv_bytes_per_token_layer=d.kv_bytes_per_token_layer_gpu,

@@ -39,6 +39,11 @@ class SchedulerLimits(BaseModel):
     memory_fraction: float = Field(
         gt=0, le=1, description="share of device memory the engine uses for weights, "
                                 "activations and KV cache (vLLM gpu_memory_utilization)")
+    memory_mode: Literal["total", "free"] = Field(
+        "total", description="'total': memory_fraction of device memory holds weights, "
+                             "activations and KV cache (vLLM, SGLang); 'free': the KV cache "
+                             "gets memory_fraction of what is free after weights and "
+                             "activations (TensorRT-LLM kv_cache_free_gpu_mem_fraction)")
     kv_block_size: int = Field(16, ge=1, description="tokens per KV-cache page")
     admission: Literal["prompt", "full"] = Field(
         description="'prompt': admit when the prompt's blocks fit, preempt (recompute) the "
@@ -70,11 +75,16 @@ class EfficiencyPriors(BaseModel):
     attention_flops: float = Field(gt=0, le=1, description="fraction of peak in prefill "
                                                            "attention (FlashAttention)")
     attention_bandwidth: float = Field(
-        gt=0, le=1, description="fraction of peak bandwidth reading a paged KV cache with "
-                                "large pages")
+        gt=0, le=1, description="fraction of peak bandwidth reading a paged KV cache when "
+                                "the kernel has plenty of parallel work")
+    attention_items_half: float = Field(
+        ge=0, description="decode attention work items per GPU (decoding sequences x local "
+                          "KV heads) at which the kernel reaches half of "
+                          "`attention_bandwidth`: few items leave SMs idle")
     attention_page_half_bytes: float = Field(
-        ge=0, description="contiguous bytes per KV page (block x local KV heads x head dim) "
-                          "at which attention reaches half of `attention_bandwidth`")
+        0.0, ge=0, description="contiguous bytes of one KV page (block size x local KV heads x "
+                               "head dim x dtype) at which decode attention reaches half of "
+                               "`attention_bandwidth`: small pages read inefficiently")
     step_overhead_s: float = Field(ge=0, description="fixed CPU/launch time per step")
     seq_overhead_s: float = Field(ge=0, description="scheduling, sampling and detokenizing "
                                                     "time per sequence per step")

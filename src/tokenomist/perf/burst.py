@@ -48,6 +48,7 @@ class BurstPoint:
     ttft_s: float  # mean over requests
     tpot_s: float  # mean over requests of (finish - first token) / (O - 1)
     e2e_s: float  # mean end-to-end latency
+    request_tokens_per_s: float  # mean over requests of O / its end-to-end latency
     concurrency: int  # sequences the engine runs at once
     waves: int
     steps: float
@@ -102,6 +103,9 @@ def concurrency_limit(d: Deployment, input_tokens: int, output_tokens: int) -> i
         return max(1, min(s.max_num_seqs, int(usable // per_blocks)))
 
     n = fits(float(plan.kv_token_cost(input_tokens + output_tokens)))
+    if s.mixed_batches and not s.chunked_prefill:
+        # a whole prompt joins a step only if the decodes leave room for it
+        n = max(1, min(n, s.max_num_batched_tokens - input_tokens + 1))
     if s.admission == "full" or not s.mixed_batches or output_tokens <= 1:
         return n
     for _ in range(30):
@@ -155,6 +159,9 @@ class BurstEstimator:
                 f"input + output = {i + o} tokens exceeds the {limit}-token context of "
                 f"{self.d.model.name}")
         s = self.d.engine.scheduler
+        if not self.chunked and i > self.budget:
+            from tokenomist.perf.simulator import prompt_over_budget
+            raise InvalidValueError(prompt_over_budget(self.d, i))
         need = i + o if s.admission == "full" else i
         blocks = math.ceil(float(self.plan.kv_token_cost(need)) / self.plan.block_size)
         if blocks + int(s.watermark * self.plan.kv_blocks) > self.plan.kv_blocks \
@@ -246,7 +253,8 @@ class BurstEstimator:
         }
         return BurstPoint(batch_size=b, input_tokens=i_tok, output_tokens=o_tok,
                           elapsed_s=elapsed, ttft_s=ttft, tpot_s=tpot,
-                          e2e_s=float(np.mean(t_finish)), concurrency=n,
+                          e2e_s=float(np.mean(t_finish)),
+                          request_tokens_per_s=float(np.mean(o_tok / t_finish)), concurrency=n,
                           waves=math.ceil(b / n), steps=float(np.sum(length)),
                           breakdown_s=breakdown)
 
@@ -317,6 +325,7 @@ class BurstEstimator:
         running = alive * fit
         eager = self._eager(running + in_flight * fit, oldest, active)
         load = StepLoad(tokens=(alive + rate * i_tok) * fit, seqs=(alive + in_flight) * fit,
+                        decode_seqs=running,
                         logits=(alive + rate) * fit, decode_keys=dec_keys * fit,
                         prefill_pairs=pairs * fit, prefill_keys=pre_keys * fit, eager=eager)
         real = length / fit
@@ -359,8 +368,9 @@ class BurstEstimator:
             k = int(size)
             tokens = size * i_tok
             if self.chunked:
-                pf_steps = max(tokens / self.budget, 1.0)
-                per_req = np.arange(1, k + 1) * i_tok / self.budget
+                pf_steps = float(math.ceil(tokens / self.budget - 1e-9))
+                # a prompt completes in the step that processes its last token
+                per_req = np.ceil(np.arange(1, k + 1) * i_tok / self.budget - 1e-9)
             else:
                 per_step = max(math.floor(self.budget / i_tok), 1)
                 pf_steps = float(math.ceil(k / per_step))
@@ -372,13 +382,12 @@ class BurstEstimator:
             rate = size / pf_steps
             lengths.append(np.array([pf_steps]))
             loads.append(self._one_load(tokens=tokens / pf_steps, seqs=rate, logits=rate,
-                                        dec_alive=0.0, ctx=0.0, prefill_rate=rate,
+                                        dec_alive=0.0, ctx=(0, 0.0), prefill_rate=rate,
                                         i_tok=i_tok, prefill=True))
             if life > 0:
                 lengths.append(np.array([life]))
-                ctx = i_tok + life / 2.0 + 0.5
                 loads.append(self._one_load(tokens=size, seqs=size, logits=size,
-                                            dec_alive=size, ctx=ctx, prefill_rate=0.0,
+                                            dec_alive=size, ctx=(i_tok, life), prefill_rate=0.0,
                                             i_tok=i_tok, prefill=False,
                                             oldest=i_tok + life))
             # completions in a cohort all happen at the end of its decode phase
@@ -389,6 +398,7 @@ class BurstEstimator:
         load = StepLoad(
             tokens=np.concatenate([ld.tokens for ld in loads]),
             seqs=np.concatenate([ld.seqs for ld in loads]),
+            decode_seqs=np.concatenate([ld.decode_seqs for ld in loads]),
             logits=np.concatenate([ld.logits for ld in loads]),
             decode_keys=np.concatenate([ld.decode_keys for ld in loads], axis=1),
             prefill_pairs=np.concatenate([ld.prefill_pairs for ld in loads], axis=1),
@@ -397,16 +407,22 @@ class BurstEstimator:
         return start, s, f, (length, load, length)
 
     def _one_load(self, *, tokens: float, seqs: float, logits: float, dec_alive: float,
-                  ctx: float, prefill_rate: float, i_tok: int, prefill: bool,
+                  ctx: tuple[int, float], prefill_rate: float, i_tok: int, prefill: bool,
                   oldest: float = 0.0) -> StepLoad:
+        """Load of an interval: ``ctx`` = (prompt, decode steps) gives the mean keys of a
+        decoder over steps 1..n exactly, window caps included."""
         def col(x: float) -> Array:
             return np.array([x])
-        dec_keys = np.array([[dec_alive * (ctx if w is None else min(ctx, w))]
+
+        prompt, n_dec = ctx
+        k = np.arange(1, int(n_dec) + 1, dtype=float) + prompt if n_dec else np.zeros(1)
+        dec_keys = np.array([[dec_alive * float(np.mean(k if w is None else np.minimum(k, w)))]
                              for w in self.windows])
         pairs = np.array([[prefill_rate * float(causal_pairs(i_tok, w))] for w in self.windows])
         keys = np.array([[prefill_rate * self._chunk_keys(i_tok, w)] for w in self.windows])
         eager = self._eager(col(seqs), col(oldest), col(float(prefill)).astype(bool))
-        return StepLoad(tokens=col(tokens), seqs=col(seqs), logits=col(logits),
+        return StepLoad(tokens=col(tokens), seqs=col(seqs), decode_seqs=col(dec_alive),
+                        logits=col(logits),
                         decode_keys=dec_keys, prefill_pairs=pairs, prefill_keys=keys,
                         eager=eager)
 

@@ -213,6 +213,9 @@ class Simulator:
         ctx_limit = self.d.context_limit()
         total_len = requests.input_tokens + requests.output_tokens
         worst = int(np.max(total_len))
+        longest = int(np.max(requests.input_tokens))
+        if not self.chunked and longest > self.budget:
+            raise InvalidValueError(prompt_over_budget(self.d, longest))
         if worst > ctx_limit:
             raise InvalidValueError(
                 f"a request needs a context of {worst} tokens (input + output) but "
@@ -245,8 +248,13 @@ class Simulator:
         run = np.fromiter(st.running, np.int64, len(st.running))
         if np.any(st.computed[run] < st.target[run]):
             return False
-        return not (st.waiting and len(st.running) < self.max_seqs
-                    and self._can_admit(st, st.waiting[0]))
+        if not st.waiting or len(st.running) >= self.max_seqs:
+            return True
+        head = st.waiting[0]
+        if not self.chunked and self.mixed \
+                and st.target[head] - st.computed[head] > self.budget - len(st.running):
+            return True  # the whole prompt cannot join the decodes until one finishes
+        return not self._can_admit(st, head)
 
     def _schedule(self, st: _State) -> dict[int, int]:
         """Tokens each sequence processes this step (admissions included)."""
@@ -335,6 +343,7 @@ class Simulator:
         max_ctx = float(np.max(prefix + add))
         return StepLoad(
             tokens=np.array(float(np.sum(add))), seqs=np.array(n_seq),
+            decode_seqs=np.array(float(np.sum(dec))),
             logits=np.array(float(np.sum(dec) + np.sum(completes))),
             decode_keys=keys_dec, prefill_pairs=pairs, prefill_keys=pre_keys,
             eager=np.array(self._eager(n_seq, max_ctx, bool(np.any(is_pre)))))
@@ -377,7 +386,8 @@ class Simulator:
             eager_arr = (max_ctx > self.graph_ctx).astype(float)
         zeros = np.zeros_like(keys)
         bvec = np.full(k_max, b)
-        bd = self.cost.step_time(StepLoad(tokens=bvec, seqs=bvec, logits=bvec, decode_keys=keys,
+        bd = self.cost.step_time(StepLoad(tokens=bvec, seqs=bvec, decode_seqs=bvec, logits=bvec,
+                                          decode_keys=keys,
                                           prefill_pairs=zeros, prefill_keys=zeros,
                                           eager=eager_arr))
         times = bd.total
@@ -442,6 +452,14 @@ class _State:
         self.computed[run] = new_ctx
         self.generated[run] += k
         self._finish(run[self.generated[run] >= self.out[run]], t)
+
+
+def prompt_over_budget(d: Deployment, prompt: int) -> str:
+    s = d.engine.scheduler
+    return (f"a {prompt}-token prompt exceeds the step budget of {d.engine.id} "
+            f"(max_num_batched_tokens {s.max_num_batched_tokens}) and the profile does not chunk "
+            "prefills, so the engine would reject it; raise the budget or enable chunked "
+            "prefill in an engine profile of your own")
 
 
 def simulate(deployment: Deployment, requests: Requests) -> SimulationResult:

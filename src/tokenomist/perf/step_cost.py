@@ -16,9 +16,10 @@ slower), plus collectives and engine overhead:
   detokenizing) and, for steps run without CUDA graphs, a launch time per layer.
 
 Small GEMMs reach a lower fraction of peak: a GEMM over M tokens costs as much compute as
-if it had ``M + gemm_half_tokens`` tokens. Paged attention reads a page per (block, local
-KV heads); small pages reach a lower bandwidth: the achieved fraction is
-``attention_bandwidth x page / (page + attention_page_half_bytes)``.
+if it had ``M + gemm_half_tokens`` tokens. Decode attention parallelizes over (sequence,
+local KV head) work items; with few of them the GPU's multiprocessors idle, so the
+achieved fraction of bandwidth is ``attention_bandwidth x W / (W + attention_items_half)``
+for W work items.
 
 Everything is vectorized: every field of :class:`StepLoad` may be an array, and the
 closed-form estimator, the step simulator, the planner and calibration all call
@@ -50,6 +51,7 @@ class StepLoad:
 
     tokens: Array  # new tokens: decodes + prefill chunk tokens
     seqs: Array  # sequences in the step
+    decode_seqs: Array  # sequences decoding one token
     logits: Array  # sequences that sample a token this step
     decode_keys: Array  # (windows, ...) sum over decoding sequences of keys attended
     prefill_pairs: Array  # (windows, ...) query-key pairs of the prefill chunks
@@ -98,6 +100,7 @@ class CostConstants:
     kv_bytes_per_token_layer: float
     attn_flops_pair_prefill: float  # per layer per GPU
     attn_flops_pair_decode: float
+    kv_heads_local: float
     page_bytes: float
     hidden: int
     link_bandwidth: float  # bytes/s per direction
@@ -127,12 +130,6 @@ def cost_constants(d: Deployment) -> CostConstants:
                                       + a.qk_rope_head_dim) * (tp - 1) * m.num_layers
     dense_params = (mp.dense + replicated) / tp / pp
     layers_by_window = np.array([m.layers_with_window(w) for w in m.windows], float) / pp
-    elem = kv_bytes(d.kv_dtype)
-    heads_local = d.kv_heads_per_gpu
-    if a.kind == "mla":
-        page = d.engine.scheduler.kv_block_size * (a.kv_lora_rank + a.qk_rope_head_dim) * elem
-    else:
-        page = d.engine.scheduler.kv_block_size * heads_local * a.head_dim * elem
     return CostConstants(
         pp=pp, tp=tp, ep=d.ep,
         layers=m.num_layers / pp,
@@ -154,11 +151,21 @@ def cost_constants(d: Deployment) -> CostConstants:
         kv_bytes_per_token_layer=d.kv_bytes_per_token_layer_gpu,
         attn_flops_pair_prefill=attention_flops_per_pair(m, "prefill") / tp,
         attn_flops_pair_decode=attention_flops_per_pair(m, "decode") / tp,
-        page_bytes=page,
+        kv_heads_local=d.kv_heads_per_gpu,
+        page_bytes=_page_bytes(d),
         hidden=m.hidden_size,
         link_bandwidth=d.hardware.link_bytes_per_s,
         activation_bytes=2.0,
     )
+
+
+def _page_bytes(d: Deployment) -> float:
+    """Contiguous bytes of one KV-cache page on one GPU."""
+    a = d.model.attention
+    elem = kv_bytes(d.kv_dtype)
+    width = (a.kv_lora_rank + a.qk_rope_head_dim) if a.kind == "mla" \
+        else 2 * d.kv_heads_per_gpu * a.head_dim
+    return float(d.engine.scheduler.kv_block_size * width * elem)
 
 
 def _roofline(flops: Array, flop_rate: float | Array, nbytes: Array,
@@ -222,14 +229,17 @@ class CostModel:
         dec_keys = np.asarray(load.decode_keys, float)
         pre_pairs = np.asarray(load.prefill_pairs, float)
         pre_keys = np.asarray(load.prefill_keys, float)
-        page_eff = c.page_bytes / (c.page_bytes + e.attention_page_half_bytes)
-        kv_rate = c.bandwidth * e.attention_bandwidth * page_eff
+        items = np.asarray(load.decode_seqs, float) * c.kv_heads_local
+        page = c.page_bytes / (c.page_bytes + e.attention_page_half_bytes)
+        dec_rate = c.bandwidth * e.attention_bandwidth * page * items / np.maximum(
+            items + e.attention_items_half, 1e-12)
+        kv_rate = c.bandwidth * e.attention_bandwidth
         attn_rate = c.attention_peak * e.attention_flops
         dec_flops = np.sum(layers * dec_keys, axis=0) * c.attn_flops_pair_decode
         dec_bytes = np.sum(layers * dec_keys, axis=0) * c.kv_bytes_per_token_layer
         pre_flops = np.sum(layers * pre_pairs, axis=0) * c.attn_flops_pair_prefill
         pre_bytes = np.sum(layers * pre_keys, axis=0) * c.kv_bytes_per_token_layer
-        comp_a, mem_a = _roofline(dec_flops, attn_rate, dec_bytes, kv_rate)
+        comp_a, mem_a = _roofline(dec_flops, attn_rate, dec_bytes, np.maximum(dec_rate, 1e-30))
         comp_p, mem_p = _roofline(pre_flops, attn_rate, pre_bytes, kv_rate)
         compute = compute + comp_a + comp_p
         memory = memory + mem_a + mem_p
@@ -263,6 +273,7 @@ class CostModel:
             micro = np.maximum(np.minimum(seqs, c.pp), 1.0)
             scaled = StepLoad(
                 tokens=np.asarray(load.tokens, float) / micro, seqs=seqs / micro,
+                decode_seqs=np.asarray(load.decode_seqs, float) / micro,
                 logits=np.asarray(load.logits, float) / micro,
                 decode_keys=np.asarray(load.decode_keys, float) / micro,
                 prefill_pairs=np.asarray(load.prefill_pairs, float) / micro,
@@ -288,6 +299,7 @@ def decode_load(batch: ArrayLike, context: ArrayLike, windows: tuple[int | None,
     ctx = np.asarray(context, float)
     keys = np.stack([b * (ctx if w is None else np.minimum(ctx, w)) for w in windows])
     zeros = np.zeros_like(keys)
-    return StepLoad(tokens=b, seqs=b, logits=b, decode_keys=keys, prefill_pairs=zeros,
+    return StepLoad(tokens=b, seqs=b, decode_seqs=b, logits=b, decode_keys=keys,
+                    prefill_pairs=zeros,
                     prefill_keys=zeros, eager=np.broadcast_to(np.asarray(eager, float),
                                                               b.shape).copy())

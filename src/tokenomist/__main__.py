@@ -1,0 +1,3 @@
+from tokenomist.cli.app import main
+
+main()

@@ -1,0 +1,152 @@
+"""The typed Python API: what the CLI calls, and what other tools import.
+
+>>> from tokenomist import estimate
+>>> result = estimate("llama-3.3-70b", "h100-sxm", tp=4, batch_sizes=[1, 64])
+>>> round(result.points[1].output_tokens_per_s)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from tokenomist.arch.presets import resolve_model
+from tokenomist.deploy.deployment import GB, Deployment
+from tokenomist.deploy.engine import EngineProfile, resolve_engine
+from tokenomist.errors import InvalidValueError
+from tokenomist.hardware.catalog import resolve_hardware
+from tokenomist.perf.burst import BurstEstimator, BurstPoint, admission_limit
+from tokenomist.perf.results import (
+    EstimatePoint,
+    EstimateResult,
+    MemorySummary,
+    StepTimeBreakdown,
+)
+from tokenomist.perf.simulator import Requests, SimulationResult, Simulator
+
+ARTICLE_BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+
+
+def load_deployment(model: str, hardware: str, *, tp: int = 1, pp: int = 1, ep: int = 1,
+                    precision: str | None = None, kv_dtype: str = "bf16",
+                    engine: str | EngineProfile = "vllm") -> Deployment:
+    """Resolve names (or file paths) into a validated :class:`Deployment`."""
+    eng = engine if isinstance(engine, EngineProfile) else resolve_engine(engine)
+    return Deployment(model=resolve_model(model), hardware=resolve_hardware(hardware),
+                      engine=eng, tp=tp, pp=pp, ep=ep,
+                      precision=precision.lower() if precision else None,
+                      kv_dtype=kv_dtype.lower())
+
+
+def _check_lengths(input_tokens: int, output_tokens: int, batch_sizes: Sequence[int]) -> None:
+    for name, value in (("input tokens", input_tokens), ("output tokens", output_tokens)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+            raise InvalidValueError(f"{name} must be a positive integer, got {value!r}")
+    if not batch_sizes:
+        raise InvalidValueError("give at least one batch size")
+    for b in batch_sizes:
+        if not isinstance(b, (int, np.integer)) or isinstance(b, bool) or b < 1:
+            raise InvalidValueError(f"batch sizes must be positive integers, got {b!r}")
+
+
+def memory_summary(d: Deployment, input_tokens: int, output_tokens: int) -> MemorySummary:
+    plan = d.check_fits()
+    return MemorySummary(
+        device_gb=plan.device_bytes / GB, engine_gb=plan.engine_bytes / GB,
+        weights_gb=plan.weight_bytes / GB, activations_gb=plan.activation_bytes / GB,
+        kv_cache_gb=plan.kv_bytes / GB, kv_bytes_per_token=plan.kv_bytes_per_token,
+        kv_tokens=plan.kv_tokens,
+        max_sequences=plan.max_sequences(input_tokens + output_tokens,
+                                         d.engine.scheduler.max_num_seqs))
+
+
+def _point_from_burst(p: BurstPoint) -> EstimatePoint:
+    bd = StepTimeBreakdown(**p.breakdown_s)
+    return EstimatePoint(
+        batch_size=p.batch_size, input_tokens=p.input_tokens, output_tokens=p.output_tokens,
+        elapsed_s=p.elapsed_s, output_tokens_per_s=p.output_tokens_per_s,
+        input_tokens_per_s=p.input_tokens_per_s,
+        total_tokens_per_s=p.input_tokens_per_s + p.output_tokens_per_s,
+        ttft_s=p.ttft_s, tpot_s=p.tpot_s, e2e_s=p.e2e_s,
+        request_tokens_per_s=p.request_tokens_per_s, concurrency=p.concurrency,
+        waves=p.waves, steps=p.steps, bottleneck=p.bottleneck,  # type: ignore[arg-type]
+        breakdown_s=bd)
+
+
+def _point_from_simulation(batch: int, i_tok: int, o_tok: int, r: SimulationResult,
+                           concurrency: int) -> EstimatePoint:
+    elapsed = r.elapsed_s
+    bd = StepTimeBreakdown(**r.breakdown_s)
+    tpot = float(np.nanmean(r.tpot_s)) if o_tok > 1 else 0.0
+    neck = max(r.breakdown_s, key=lambda k: r.breakdown_s[k])
+    return EstimatePoint(
+        batch_size=batch, input_tokens=i_tok, output_tokens=o_tok, elapsed_s=elapsed,
+        output_tokens_per_s=batch * o_tok / elapsed, input_tokens_per_s=batch * i_tok / elapsed,
+        total_tokens_per_s=batch * (i_tok + o_tok) / elapsed,
+        ttft_s=float(np.mean(r.ttft_s)), tpot_s=tpot, e2e_s=float(np.mean(r.e2e_s)),
+        request_tokens_per_s=float(np.mean(o_tok / r.e2e_s)), concurrency=concurrency,
+        waves=int(np.ceil(batch / max(r.max_running, 1))), steps=float(r.steps),
+        bottleneck=neck, breakdown_s=bd)  # type: ignore[arg-type]
+
+
+def estimate_deployment(d: Deployment, *, input_tokens: int = 2035, output_tokens: int = 300,
+                        batch_sizes: Sequence[int] = ARTICLE_BATCH_SIZES,
+                        simulate: bool = False) -> EstimateResult:
+    """Predict bursts of ``batch_sizes`` identical requests on a deployment."""
+    _check_lengths(input_tokens, output_tokens, batch_sizes)
+    memory = memory_summary(d, input_tokens, output_tokens)
+    estimator = BurstEstimator(d)  # validates the request against context and KV size
+    burst_points = estimator.estimate(list(batch_sizes), input_tokens, output_tokens)
+    if simulate:
+        sim = Simulator(d, estimator.cost)
+        points = [
+            _point_from_simulation(b, input_tokens, output_tokens,
+                                   sim.run(Requests.burst(b, input_tokens, output_tokens)),
+                                   p.concurrency)
+            for b, p in zip(batch_sizes, burst_points, strict=True)]
+    else:
+        points = [_point_from_burst(p) for p in burst_points]
+    warnings = []
+    s = d.engine.scheduler
+    admitted = admission_limit(d, input_tokens, output_tokens)
+    fit_all = memory.max_sequences
+    oversub = [b for b in batch_sizes if min(b, admitted) > fit_all
+               and s.admission == "prompt"]
+    if oversub:
+        warnings.append(
+            f"batch sizes {oversub}: the engine admits {min(max(oversub), admitted)} requests "
+            f"but only {fit_all} fit the KV cache at full length, so it preempts and recomputes "
+            "some; the closed form treats this as sharing (within about 20% of the step "
+            "simulator): use --simulate for these points")
+    if max(batch_sizes) > memory.max_sequences:
+        warnings.append(
+            f"at most {memory.max_sequences} requests of {input_tokens}+{output_tokens} tokens "
+            f"run at once (KV cache {memory.kv_tokens:,} tokens, max_num_seqs "
+            f"{s.max_num_seqs}); larger bursts queue")
+    return EstimateResult(
+        model=d.model.name, hardware=d.hardware.id, engine=d.engine.id, tp=d.tp, pp=d.pp,
+        ep=d.ep, num_gpus=d.num_gpus,
+        precision=d.precision or _native_label(d), kv_dtype=d.kv_dtype,
+        method="simulation" if simulate else "closed_form", memory=memory, points=points,
+        warnings=warnings)
+
+
+def _native_label(d: Deployment) -> str:
+    native = d.model.native_precision
+    if not native:
+        return "bf16"
+    return "native (" + ", ".join(f"{k} {v}" for k, v in sorted(native.items())) + ")"
+
+
+def estimate(model: str = "llama-3.3-70b", hardware: str = "h100-sxm", *, tp: int = 4,
+             pp: int = 1, ep: int = 1, precision: str | None = None, kv_dtype: str = "bf16",
+             engine: str | EngineProfile = "vllm", input_tokens: int = 2035,
+             output_tokens: int = 300, batch_sizes: Sequence[int] = ARTICLE_BATCH_SIZES,
+             simulate: bool = False) -> EstimateResult:
+    """Predict throughput, TTFT and TPOT of bursts; defaults are the article's experiment
+    (Llama 3.3 70B on 4 x H100 SXM with TP 4 under vLLM, 2035 in / 300 out, B = 1..512)."""
+    d = load_deployment(model, hardware, tp=tp, pp=pp, ep=ep, precision=precision,
+                        kv_dtype=kv_dtype, engine=engine)
+    return estimate_deployment(d, input_tokens=input_tokens, output_tokens=output_tokens,
+                               batch_sizes=batch_sizes, simulate=simulate)

@@ -1,0 +1,168 @@
+"""Fit the efficiency priors of the per-step cost model to measured runs.
+
+The fitted quantities are the interpretable knobs of :class:`EfficiencyPriors` (achieved
+fraction of peak FLOPs and bandwidth, overheads, collective latency). The objective is
+the log-ratio of predicted to measured output throughput (a relative error), minimised
+by SciPy's bounded least squares with a robust ``soft_l1`` loss so that one stalled run
+cannot drag the fit. Predictions come from the closed-form burst estimator, the same
+cost model the simulator, the planner and ``estimate`` use.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.optimize import least_squares
+
+from tokenomist.bench.records import MeasuredPoint
+from tokenomist.deploy.deployment import Deployment
+from tokenomist.deploy.engine import EfficiencyPriors
+from tokenomist.errors import InvalidValueError
+from tokenomist.perf.burst import BurstEstimator
+from tokenomist.perf.step_cost import CostModel
+
+# Physically plausible ranges of the fitted knobs.
+BOUNDS: dict[str, tuple[float, float]] = {
+    "flops": (0.2, 0.8),
+    "gemm_half_tokens": (0.0, 1024.0),
+    "bandwidth": (0.3, 0.95),
+    "attention_flops": (0.1, 0.9),
+    "attention_bandwidth": (0.05, 0.95),
+    "attention_items_half": (0.0, 4096.0),
+    "attention_page_half_bytes": (0.0, 262144.0),
+    "step_overhead_s": (0.0, 0.05),
+    "seq_overhead_s": (0.0, 5e-4),
+    "eager_layer_overhead_s": (0.0, 5e-4),
+    "comm_latency_s": (0.0, 2e-4),
+    "comm_bandwidth": (0.1, 0.95),
+}
+
+DEFAULT_PARAMS = ("flops", "bandwidth", "attention_bandwidth", "step_overhead_s",
+                  "seq_overhead_s", "comm_latency_s")
+
+
+@dataclass(frozen=True)
+class Observation:
+    """A measured point and the deployment it was measured on."""
+
+    deployment: Deployment
+    point: MeasuredPoint
+
+
+@dataclass
+class FitResult:
+    efficiency: EfficiencyPriors
+    params: tuple[str, ...]
+    values: dict[str, float]
+    stderr: dict[str, float]
+    predicted_tps: NDArray[np.float64]
+    measured_tps: NDArray[np.float64]
+    success: bool
+    message: str
+    extra: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def errors(self) -> NDArray[np.float64]:
+        """Relative errors (predicted / measured - 1) per observation."""
+        return self.predicted_tps / self.measured_tps - 1.0
+
+    @property
+    def mape(self) -> float:
+        return float(np.mean(np.abs(self.errors)))
+
+
+def predict_throughput(observations: Sequence[Observation],
+                       efficiency: EfficiencyPriors | None = None) -> NDArray[np.float64]:
+    """Predicted output tokens/s of each observation (bursts through the closed form)."""
+    return predict(observations, efficiency)[0]
+
+
+def predict(observations: Sequence[Observation], efficiency: EfficiencyPriors | None = None
+            ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Predicted (output tokens/s, mean per-request tokens/s) of each observation."""
+    groups: dict[tuple[int, int, int], list[int]] = defaultdict(list)
+    deps: dict[int, Deployment] = {}
+    for k, ob in enumerate(observations):
+        key = (id(ob.deployment), ob.point.input_tokens, ob.point.max_output_tokens)
+        groups[key].append(k)
+        deps[id(ob.deployment)] = ob.deployment
+    out = np.empty(len(observations))
+    per_req = np.empty(len(observations))
+    estimators: dict[int, BurstEstimator] = {}
+    for (dep_id, i_tok, o_tok), idx in groups.items():
+        if dep_id not in estimators:
+            d = deps[dep_id]
+            cost = CostModel(d, efficiency) if efficiency is not None else None
+            estimators[dep_id] = BurstEstimator(d, cost)
+        est = estimators[dep_id]
+        pts = est.estimate([observations[k].point.batch_size for k in idx], i_tok, o_tok)
+        for k, p in zip(idx, pts, strict=True):
+            ob = observations[k]
+            out[k] = ob.point.batch_size * ob.point.output_tokens / p.elapsed_s
+            per_req[k] = p.request_tokens_per_s * ob.point.output_tokens / o_tok
+    return out, per_req
+
+
+def fit_efficiency(observations: Sequence[Observation], params: Sequence[str] = DEFAULT_PARAMS,
+                   base: EfficiencyPriors | None = None, loss: str = "soft_l1",
+                   f_scale: float = 0.05, use_request_speed: bool = True,
+                   request_weight: float = 0.5) -> FitResult:
+    """Least-squares fit of ``params`` (names of EfficiencyPriors fields).
+
+    Residuals are log(predicted / measured) output throughput and, where the results
+    record it, ``request_weight`` x log-ratio of the mean per-request speed.
+    """
+    if not observations:
+        raise InvalidValueError("nothing to fit: no measured points")
+    unknown = [p for p in params if p not in BOUNDS]
+    if unknown:
+        raise InvalidValueError(f"cannot fit {unknown}; fittable: {sorted(BOUNDS)}")
+    base = base or observations[0].deployment.engine.efficiency
+    names = tuple(params)
+    lo = np.array([BOUNDS[n][0] for n in names])
+    hi = np.array([BOUNDS[n][1] for n in names])
+    span = hi - lo
+    measured = np.array([ob.point.output_tokens_per_s for ob in observations])
+    req_meas = np.array([ob.point.request_tokens_per_s or np.nan for ob in observations])
+    has_req = np.isfinite(req_meas) & (np.array([ob.point.batch_size for ob in observations]) > 1)
+
+    def eff_of(z: NDArray[np.float64]) -> EfficiencyPriors:
+        vals = lo + z * span
+        return base.model_copy(update={n: float(v) for n, v in zip(names, vals, strict=True)})
+
+    def residuals(z: NDArray[np.float64]) -> NDArray[np.float64]:
+        pred, req = predict(observations, eff_of(z))
+        r = np.log(pred / measured)
+        if use_request_speed and np.any(has_req):
+            # per-request speed: how finish times spread over a burst (prefill vs decode)
+            r = np.concatenate([r, request_weight * np.log(req[has_req] / req_meas[has_req])])
+        return np.asarray(r, dtype=np.float64)
+
+    z0 = np.clip((np.array([getattr(base, n) for n in names]) - lo) / span, 0.0, 1.0)
+    res = least_squares(residuals, z0, bounds=(np.zeros_like(z0), np.ones_like(z0)),
+                        loss=loss, f_scale=f_scale, diff_step=1e-3, x_scale="jac")
+    eff = eff_of(res.x)
+    values = {n: float(getattr(eff, n)) for n in names}
+    stderr = _stderr(res.jac, res.fun, span, names)
+    return FitResult(efficiency=eff, params=names, values=values, stderr=stderr,
+                     predicted_tps=predict_throughput(observations, eff),
+                     measured_tps=measured, success=bool(res.success),
+                     message=str(res.message))
+
+
+def _stderr(jac: NDArray[np.float64], resid: NDArray[np.float64], span: NDArray[np.float64],
+            names: tuple[str, ...]) -> dict[str, float]:
+    """Standard errors from the Gauss-Newton covariance s^2 (J^T J)^-1."""
+    m, k = jac.shape
+    dof = max(m - k, 1)
+    s2 = float(np.sum(resid**2) / dof)
+    try:
+        cov = np.linalg.pinv(jac.T @ jac) * s2
+        se = np.sqrt(np.clip(np.diag(cov), 0.0, None)) * span
+    except np.linalg.LinAlgError:  # pragma: no cover - degenerate Jacobian
+        se = np.full(k, np.nan)
+    return {n: float(v) for n, v in zip(names, se, strict=True)}

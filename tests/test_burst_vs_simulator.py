@@ -1,0 +1,68 @@
+"""The closed-form estimator and the step simulator agree on uniform bursts.
+
+Both evaluate the same per-step cost model; the estimator treats the schedule as a fluid,
+the simulator steps through the engine's scheduler. They must agree within 2% on the
+burst's wall time (hence throughput) and on the mean time per output token (for outputs of
+16 tokens or more; shorter ones have a TPOT of one step), wherever the
+admitted requests fit the KV cache. Where vLLM-style engines oversubscribe the cache and
+preempt, the estimator says so in a warning; the article's own oversubscribed points are
+checked too.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tokenomist import estimate, load_deployment
+from tokenomist.perf import Requests, Simulator
+from tokenomist.perf.burst import BurstEstimator, admission_limit
+
+CASES = [
+    # engine, model, hardware, tp, shapes
+    ("vllm", "llama-3.3-70b", "h100-sxm", 4, [(2035, 300), (16035, 1000), (128, 128), (512, 1)]),
+    ("vllm", "gemma-3-27b", "h200", 1, [(100, 2000), (4000, 100)]),
+    ("vllm", "deepseek-v3", "h200", 8, [(1000, 1000), (20000, 2)]),
+    ("sglang", "llama-3.1-8b", "h100-sxm", 1, [(2035, 300), (128, 128), (4000, 100)]),
+    ("sglang", "gpt-oss-120b", "h100-sxm", 2, [(1000, 1000)]),
+    ("trtllm", "llama-3.1-8b", "h100-sxm", 1, [(2035, 300), (100, 2000), (8000, 1000)]),
+    ("trtllm", "qwen3-30b-a3b", "h100-sxm", 1, [(2035, 300)]),
+    ("llamacpp", "llama-3.1-8b", "l40s", 1, [(2035, 300), (16035, 1000)]),
+]
+BATCHES = [1, 8, 64, 256]
+
+
+def _oversubscribed(d, b: int, i: int, o: int) -> bool:  # type: ignore[no-untyped-def]
+    if d.engine.scheduler.admission != "prompt":
+        return False
+    fit = d.memory.max_sequences(i + o, d.engine.scheduler.max_num_seqs)
+    return min(b, admission_limit(d, i, o)) > fit
+
+
+@pytest.mark.parametrize(("engine", "model", "hw", "tp", "shapes"), CASES,
+                         ids=[f"{c[0]}-{c[1]}" for c in CASES])
+def test_estimator_matches_simulator(engine: str, model: str, hw: str, tp: int,
+                                     shapes: list[tuple[int, int]]) -> None:
+    d = load_deployment(model, hw, tp=tp, engine=engine)
+    est, sim = BurstEstimator(d), Simulator(d)
+    checked = 0
+    for i, o in shapes:
+        for p in est.estimate(BATCHES, i, o):
+            if _oversubscribed(d, p.batch_size, i, o):
+                continue
+            r = sim.run(Requests.burst(p.batch_size, i, o))
+            assert p.elapsed_s == pytest.approx(r.elapsed_s, rel=0.02), (i, o, p.batch_size)
+            if o >= 16:  # with 1-2 output tokens TPOT is a single (mixed) step
+                assert p.tpot_s == pytest.approx(float(np.nanmean(r.tpot_s)), rel=0.02), \
+                    (i, o, p.batch_size)
+            checked += 1
+    assert checked >= len(shapes) * 2
+
+
+def test_article_oversubscribed_points_agree() -> None:
+    for model, tp in (("llama-3.3-70b", 4), ("llama-3.1-8b", 1)):
+        closed = estimate(model, "h100-sxm", tp=tp, batch_sizes=[256, 512])
+        simulated = estimate(model, "h100-sxm", tp=tp, batch_sizes=[256, 512], simulate=True)
+        assert any("preempts" in w for w in closed.warnings)
+        for a, b in zip(closed.points, simulated.points, strict=True):
+            assert a.output_tokens_per_s == pytest.approx(b.output_tokens_per_s, rel=0.02)
