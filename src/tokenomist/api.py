@@ -70,7 +70,7 @@ def _point_from_burst(p: BurstPoint) -> EstimatePoint:
         total_tokens_per_s=p.input_tokens_per_s + p.output_tokens_per_s,
         ttft_s=p.ttft_s, tpot_s=p.tpot_s, e2e_s=p.e2e_s,
         request_tokens_per_s=p.request_tokens_per_s, concurrency=p.concurrency,
-        waves=p.waves, steps=p.steps, bottleneck=p.bottleneck,  # type: ignore[arg-type]
+        waves=p.waves, steps=p.steps, bottleneck=p.bottleneck,
         breakdown_s=bd)
 
 
@@ -87,7 +87,7 @@ def _point_from_simulation(batch: int, i_tok: int, o_tok: int, r: SimulationResu
         ttft_s=float(np.mean(r.ttft_s)), tpot_s=tpot, e2e_s=float(np.mean(r.e2e_s)),
         request_tokens_per_s=float(np.mean(o_tok / r.e2e_s)), concurrency=concurrency,
         waves=int(np.ceil(batch / max(r.max_running, 1))), steps=float(r.steps),
-        bottleneck=neck, breakdown_s=bd)  # type: ignore[arg-type]
+        bottleneck=neck, breakdown_s=bd)
 
 
 def estimate_deployment(d: Deployment, *, input_tokens: int = 2035, output_tokens: int = 300,

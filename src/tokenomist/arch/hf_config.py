@@ -30,7 +30,7 @@ class _Fields:
     def has(self, key: str) -> bool:
         return self.data.get(key) is not None
 
-    def int(self, key: str, default: Any = _MISSING, minimum: int = 1) -> int:
+    def get_int(self, key: str, default: Any = _MISSING, minimum: int = 1) -> int:
         value = self.data.get(key, _MISSING)
         if value is _MISSING or value is None:
             if default is _MISSING:
@@ -50,9 +50,9 @@ class _Fields:
     def opt_int(self, key: str, minimum: int = 1) -> int | None:
         if self.data.get(key) is None:
             return None
-        return self.int(key, minimum=minimum)
+        return self.get_int(key, minimum=minimum)
 
-    def bool(self, key: str, default: bool) -> bool:
+    def get_bool(self, key: str, default: bool) -> bool:
         value = self.data.get(key, default)
         if value is None:
             return default
@@ -60,7 +60,7 @@ class _Fields:
             raise ConfigError(self.source, self._name(key), f"expected true/false, got {value!r}")
         return value
 
-    def list(self, key: str) -> list[Any] | None:
+    def get_list(self, key: str) -> list[Any] | None:
         value = self.data.get(key)
         if value is None:
             return None
@@ -77,14 +77,14 @@ class _Fields:
 
 def _gqa_attention(f: _Fields, *, qkv_bias: bool = False, o_bias: bool = False,
                    qk_norm: bool = False, sinks: bool = False) -> AttentionSpec:
-    hidden = f.int("hidden_size")
-    heads = f.int("num_attention_heads")
-    kv_heads = f.int("num_key_value_heads", default=heads)
+    hidden = f.get_int("hidden_size")
+    heads = f.get_int("num_attention_heads")
+    kv_heads = f.get_int("num_key_value_heads", default=heads)
     if heads % kv_heads:
         raise ConfigError(f.source, f._name("num_key_value_heads"),
                           f"{kv_heads} does not divide num_attention_heads={heads}")
     if f.has("head_dim"):
-        head_dim = f.int("head_dim")
+        head_dim = f.get_int("head_dim")
     else:
         if hidden % heads:
             raise ConfigError(f.source, f._name("head_dim"),
@@ -98,7 +98,7 @@ def _gqa_attention(f: _Fields, *, qkv_bias: bool = False, o_bias: bool = False,
 def _window_pattern(f: _Fields, num_layers: int, window: int | None,
                     default_pattern: int | None = None) -> list[int | None]:
     """Per-layer windows from ``layer_types`` or ``sliding_window_pattern``."""
-    layer_types = f.list("layer_types")
+    layer_types = f.get_list("layer_types")
     if layer_types is not None:
         if len(layer_types) != num_layers:
             raise ConfigError(f.source, f._name("layer_types"),
@@ -116,7 +116,7 @@ def _window_pattern(f: _Fields, num_layers: int, window: int | None,
                 raise ConfigError(f.source, f._name(f"layer_types[{i}]"),
                                   f"unsupported layer type {kind!r}")
         return out
-    pattern = f.int("sliding_window_pattern", default=default_pattern or 0, minimum=0) \
+    pattern = f.get_int("sliding_window_pattern", default=default_pattern or 0, minimum=0) \
         if (f.has("sliding_window_pattern") or default_pattern) else 0
     if pattern and window is not None:
         # every pattern-th layer is global, the others local (Gemma 2/3 convention)
@@ -125,50 +125,52 @@ def _window_pattern(f: _Fields, num_layers: int, window: int | None,
 
 
 def _max_context(f: _Fields) -> int:
-    return f.int("max_position_embeddings", default=4096)
+    return f.get_int("max_position_embeddings", default=4096)
+
+
+def _arch(f: _Fields, name: str, model_type: str, attention: AttentionSpec,
+          layers: list[LayerSpec], tied: bool = False, **extra: Any) -> ModelArch:
+    """The fields every family shares, read the same way."""
+    return ModelArch(
+        name=name, model_type=model_type, hidden_size=f.get_int("hidden_size"),
+        vocab_size=f.get_int("vocab_size"),
+        tie_word_embeddings=f.get_bool("tie_word_embeddings", tied), attention=attention,
+        layers=tuple(layers), max_context=_max_context(f), **extra)
 
 
 def _dense_family(f: _Fields, model_type: str, name: str) -> ModelArch:
     """llama, mistral, qwen2, qwen3: dense gated MLP with GQA."""
-    num_layers = f.int("num_hidden_layers")
+    num_layers = f.get_int("num_hidden_layers")
     if model_type == "qwen2":
         attn = _gqa_attention(f, qkv_bias=True)
     elif model_type == "qwen3":
-        attn = _gqa_attention(f, qkv_bias=f.bool("attention_bias", False),
-                              o_bias=f.bool("attention_bias", False), qk_norm=True)
+        attn = _gqa_attention(f, qkv_bias=f.get_bool("attention_bias", False),
+                              o_bias=f.get_bool("attention_bias", False), qk_norm=True)
     else:
-        bias = f.bool("attention_bias", False)
+        bias = f.get_bool("attention_bias", False)
         attn = _gqa_attention(f, qkv_bias=bias, o_bias=bias)
     window = f.opt_int("sliding_window")
-    if model_type in ("qwen2", "qwen3") and not f.bool("use_sliding_window", False):
+    if model_type in ("qwen2", "qwen3") and not f.get_bool("use_sliding_window", False):
         window = None
     windows = _window_pattern(f, num_layers, window)
     if model_type in ("qwen2", "qwen3") and window is not None:
         # Qwen applies the window to layers at or above max_window_layers
-        max_window_layers = f.int("max_window_layers", default=num_layers, minimum=0)
+        max_window_layers = f.get_int("max_window_layers", default=num_layers, minimum=0)
         windows = [None if i < max_window_layers else window for i in range(num_layers)]
-    mlp = DenseMLP(f.int("intermediate_size"), bias=f.bool("mlp_bias", False))
-    return ModelArch(
-        name=name, model_type=model_type, hidden_size=f.int("hidden_size"),
-        vocab_size=f.int("vocab_size"),
-        tie_word_embeddings=f.bool("tie_word_embeddings", False), attention=attn,
-        layers=tuple(LayerSpec(w, mlp) for w in windows), max_context=_max_context(f),
-    )
+    mlp = DenseMLP(f.get_int("intermediate_size"), bias=f.get_bool("mlp_bias", False))
+    return _arch(f, name, model_type, attn,
+                 [LayerSpec(w, mlp) for w in windows])
 
 
 def _mixtral(f: _Fields, model_type: str, name: str) -> ModelArch:
-    num_layers = f.int("num_hidden_layers")
+    num_layers = f.get_int("num_hidden_layers")
     attn = _gqa_attention(f)
-    moe = MoEMLP(num_experts=f.int("num_local_experts"), top_k=f.int("num_experts_per_tok"),
-                 expert_intermediate_size=f.int("intermediate_size"))
+    moe = MoEMLP(num_experts=f.get_int("num_local_experts"), top_k=f.get_int("num_experts_per_tok"),
+                 expert_intermediate_size=f.get_int("intermediate_size"))
     _check_top_k(f, moe, "num_experts_per_tok")
     window = f.opt_int("sliding_window")
-    return ModelArch(
-        name=name, model_type=model_type, hidden_size=f.int("hidden_size"),
-        vocab_size=f.int("vocab_size"), tie_word_embeddings=f.bool("tie_word_embeddings", False),
-        attention=attn, layers=tuple(LayerSpec(window, moe) for _ in range(num_layers)),
-        max_context=_max_context(f),
-    )
+    return _arch(f, name, model_type, attn,
+                 [LayerSpec(window, moe) for _ in range(num_layers)])
 
 
 def _check_top_k(f: _Fields, moe: MoEMLP, key: str) -> None:
@@ -178,90 +180,81 @@ def _check_top_k(f: _Fields, moe: MoEMLP, key: str) -> None:
 
 
 def _qwen_moe(f: _Fields, model_type: str, name: str) -> ModelArch:
-    num_layers = f.int("num_hidden_layers")
+    num_layers = f.get_int("num_hidden_layers")
     if model_type == "qwen3_moe":
-        attn = _gqa_attention(f, qkv_bias=f.bool("attention_bias", False),
-                              o_bias=f.bool("attention_bias", False), qk_norm=True)
+        attn = _gqa_attention(f, qkv_bias=f.get_bool("attention_bias", False),
+                              o_bias=f.get_bool("attention_bias", False), qk_norm=True)
         shared = 0
         shared_size = 0
     else:
         attn = _gqa_attention(f, qkv_bias=True)
-        shared_size = f.int("shared_expert_intermediate_size", default=0, minimum=0)
+        shared_size = f.get_int("shared_expert_intermediate_size", default=0, minimum=0)
         shared = 1 if shared_size else 0
-    moe = MoEMLP(num_experts=f.int("num_experts"), top_k=f.int("num_experts_per_tok"),
-                 expert_intermediate_size=f.int("moe_intermediate_size"),
+    moe = MoEMLP(num_experts=f.get_int("num_experts"), top_k=f.get_int("num_experts_per_tok"),
+                 expert_intermediate_size=f.get_int("moe_intermediate_size"),
                  num_shared_experts=shared, shared_intermediate_size=shared_size,
                  shared_expert_gate=bool(shared))
     _check_top_k(f, moe, "num_experts_per_tok")
-    dense = DenseMLP(f.int("intermediate_size"))
-    step = f.int("decoder_sparse_step", default=1)
-    mlp_only = set(f.list("mlp_only_layers") or [])
+    dense = DenseMLP(f.get_int("intermediate_size"))
+    step = f.get_int("decoder_sparse_step", default=1)
+    mlp_only = set(f.get_list("mlp_only_layers") or [])
     layers = []
     for i in range(num_layers):
         is_moe = i not in mlp_only and (i + 1) % step == 0
         layers.append(LayerSpec(None, moe if is_moe else dense))
-    return ModelArch(
-        name=name, model_type=model_type, hidden_size=f.int("hidden_size"),
-        vocab_size=f.int("vocab_size"), tie_word_embeddings=f.bool("tie_word_embeddings", False),
-        attention=attn, layers=tuple(layers), max_context=_max_context(f),
-    )
+    return _arch(f, name, model_type, attn,
+                 layers)
 
 
 def _deepseek(f: _Fields, model_type: str, name: str) -> ModelArch:
-    num_layers = f.int("num_hidden_layers")
-    heads = f.int("num_attention_heads")
-    nope = f.int("qk_nope_head_dim")
-    rope = f.int("qk_rope_head_dim")
+    num_layers = f.get_int("num_hidden_layers")
+    heads = f.get_int("num_attention_heads")
+    nope = f.get_int("qk_nope_head_dim")
+    rope = f.get_int("qk_rope_head_dim")
     attn = AttentionSpec(
         kind="mla", num_heads=heads, num_kv_heads=1, head_dim=nope + rope,
-        v_head_dim=f.int("v_head_dim"), q_lora_rank=f.opt_int("q_lora_rank"),
-        kv_lora_rank=f.int("kv_lora_rank"), qk_nope_head_dim=nope, qk_rope_head_dim=rope,
+        v_head_dim=f.get_int("v_head_dim"), q_lora_rank=f.opt_int("q_lora_rank"),
+        kv_lora_rank=f.get_int("kv_lora_rank"), qk_nope_head_dim=nope, qk_rope_head_dim=rope,
     )
-    n_shared = f.int("n_shared_experts", default=0, minimum=0)
-    moe_size = f.int("moe_intermediate_size")
-    moe = MoEMLP(num_experts=f.int("n_routed_experts"), top_k=f.int("num_experts_per_tok"),
+    n_shared = f.get_int("n_shared_experts", default=0, minimum=0)
+    moe_size = f.get_int("moe_intermediate_size")
+    moe = MoEMLP(num_experts=f.get_int("n_routed_experts"), top_k=f.get_int("num_experts_per_tok"),
                  expert_intermediate_size=moe_size, num_shared_experts=n_shared,
                  shared_intermediate_size=moe_size if n_shared else 0,
                  router_bias=model_type == "deepseek_v3")
     _check_top_k(f, moe, "num_experts_per_tok")
-    dense = DenseMLP(f.int("intermediate_size"))
-    first_dense = f.int("first_k_dense_replace", default=0, minimum=0)
-    freq = f.int("moe_layer_freq", default=1)
+    dense = DenseMLP(f.get_int("intermediate_size"))
+    first_dense = f.get_int("first_k_dense_replace", default=0, minimum=0)
+    freq = f.get_int("moe_layer_freq", default=1)
     layers = [LayerSpec(None, moe if (i >= first_dense and i % freq == 0) else dense)
               for i in range(num_layers)]
     notes: list[str] = []
-    mtp = f.int("num_nextn_predict_layers", default=0, minimum=0)
+    mtp = f.get_int("num_nextn_predict_layers", default=0, minimum=0)
     if mtp:
         notes.append(f"{mtp} multi-token-prediction layer(s) ship with the checkpoint but are "
                      "not counted: they are only used for speculative decoding")
-    return ModelArch(
-        name=name, model_type=model_type, hidden_size=f.int("hidden_size"),
-        vocab_size=f.int("vocab_size"), tie_word_embeddings=f.bool("tie_word_embeddings", False),
-        attention=attn, layers=tuple(layers), max_context=_max_context(f), notes=tuple(notes),
-    )
+    return _arch(f, name, model_type, attn,
+                 layers, notes=tuple(notes))
 
 
 def _gpt_oss(f: _Fields, model_type: str, name: str) -> ModelArch:
-    num_layers = f.int("num_hidden_layers")
-    attn = _gqa_attention(f, qkv_bias=f.bool("attention_bias", True),
-                          o_bias=f.bool("attention_bias", True), sinks=True)
-    experts = f.int("num_local_experts") if f.has("num_local_experts") else f.int("num_experts")
+    num_layers = f.get_int("num_hidden_layers")
+    attn = _gqa_attention(f, qkv_bias=f.get_bool("attention_bias", True),
+                          o_bias=f.get_bool("attention_bias", True), sinks=True)
+    experts_key = "num_local_experts" if f.has("num_local_experts") else "num_experts"
+    experts = f.get_int(experts_key)
     top_k_key = "num_experts_per_tok" if f.has("num_experts_per_tok") else "experts_per_token"
-    moe = MoEMLP(num_experts=experts, top_k=f.int(top_k_key),
-                 expert_intermediate_size=f.int("intermediate_size"), expert_bias=True,
+    moe = MoEMLP(num_experts=experts, top_k=f.get_int(top_k_key),
+                 expert_intermediate_size=f.get_int("intermediate_size"), expert_bias=True,
                  router_bias=True)
     _check_top_k(f, moe, top_k_key)
     window = f.opt_int("sliding_window")
     windows = _window_pattern(f, num_layers, window)
-    if f.list("layer_types") is None and window is not None:
+    if f.get_list("layer_types") is None and window is not None:
         # gpt-oss reference: even layers sliding, odd layers full attention
         windows = [window if i % 2 == 0 else None for i in range(num_layers)]
-    return ModelArch(
-        name=name, model_type=model_type, hidden_size=f.int("hidden_size"),
-        vocab_size=f.int("vocab_size"), tie_word_embeddings=f.bool("tie_word_embeddings", False),
-        attention=attn, layers=tuple(LayerSpec(w, moe) for w in windows),
-        max_context=_max_context(f),
-    )
+    return _arch(f, name, model_type, attn,
+                 [LayerSpec(w, moe) for w in windows])
 
 
 # Defaults of transformers' Gemma3TextConfig, used by the published checkpoints, whose
@@ -283,19 +276,15 @@ def _gemma3(f: _Fields, model_type: str, name: str) -> ModelArch:
         f = _Fields(data, f.source, prefix="text_config.")
     else:
         f = _Fields({**_GEMMA3_TEXT_DEFAULTS, **dict(f.data)}, f.source)
-    num_layers = f.int("num_hidden_layers")
-    attn = _gqa_attention(f, qkv_bias=f.bool("attention_bias", False), qk_norm=True)
+    num_layers = f.get_int("num_hidden_layers")
+    attn = _gqa_attention(f, qkv_bias=f.get_bool("attention_bias", False), qk_norm=True)
     window = f.opt_int("sliding_window")
     windows = _window_pattern(f, num_layers, window, default_pattern=6)
-    mlp = DenseMLP(f.int("intermediate_size"))
-    return ModelArch(
-        name=name, model_type="gemma3_text", hidden_size=f.int("hidden_size"),
-        vocab_size=f.int("vocab_size"), tie_word_embeddings=f.bool("tie_word_embeddings", True),
-        attention=attn, layers=tuple(LayerSpec(w, mlp) for w in windows),
-        max_context=_max_context(f), norms_per_layer=4,
+    mlp = DenseMLP(f.get_int("intermediate_size"))
+    return _arch(f, name, "gemma3_text", attn,
+                 [LayerSpec(w, mlp) for w in windows], tied=True, norms_per_layer=4,
         notes=("text tower only: the SigLIP vision encoder is not modelled",)
-        if model_type == "gemma3" else (),
-    )
+        if model_type == "gemma3" else ())
 
 
 def _mistral3(f: _Fields, model_type: str, name: str) -> ModelArch:
@@ -303,7 +292,7 @@ def _mistral3(f: _Fields, model_type: str, name: str) -> ModelArch:
     arch = _dense_family(_Fields(text.data, f.source, prefix="text_config."),
                          str(text.data.get("model_type", "mistral")), name)
     if f.has("max_position_embeddings") and not text.has("max_position_embeddings"):
-        arch = _replace_context(arch, f.int("max_position_embeddings"))
+        arch = _replace_context(arch, f.get_int("max_position_embeddings"))
     return _with_note(arch, "text tower only: the Pixtral vision encoder is not modelled")
 
 

@@ -88,7 +88,7 @@ def resolve_model(name: str) -> ModelArch:
     if repo is not None:
         return load_preset(repo)
     path = Path(key).expanduser()
-    if path.suffix == ".json" or path.exists() or "/" in key and path.parent.exists():
+    if path.suffix == ".json" or path.exists() or ("/" in key and path.parent.exists()):
         if not path.exists():
             raise ConfigError(str(path), None, "file does not exist")
         return load_config_file(path)

@@ -23,6 +23,7 @@ times. Cost: O(B log B) NumPy work per batch size, no loop over tokens or steps.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -200,22 +201,20 @@ class BurstEstimator:
             s = np.empty(b)
             start = np.empty(b)
             prev_end = 0.0
-            for w0, w1 in zip(bounds[:-1], bounds[1:], strict=True):
+            for w0, w1 in itertools.pairwise(bounds):
                 idx = np.arange(w0, w1)
                 t_before = cum[idx] - tau[idx]  # cumulative tau before request k
-                if w0 == 0:
-                    gate = np.full(idx.size, -np.inf)
-                else:
-                    gate = s[idx - n] + life - t_before  # wait for request k - n to finish
+                # from the second block on, request k waits for request k - n to finish
+                gate = np.full(idx.size, -np.inf) if w0 == 0 else s[idx - n] + life - t_before
                 base = max(prev_end - (cum[w0] - tau[w0]), 0.0) if w0 else 0.0
                 shift = np.maximum.accumulate(np.maximum(gate, base))
                 s[idx] = cum[idx] + shift
                 start[idx] = s[idx] - tau[idx]
                 prev_end = float(s[w1 - 1])
             # steps are discrete: prompts that fit in the first step all complete in it
-            first = s < 1.0
-            s = np.where(first, 1.0, s)
-            start = np.where(first, 0.0, start)
+            in_first_step = s < 1.0
+            s = np.where(in_first_step, 1.0, s)
+            start = np.where(in_first_step, 0.0, start)
             f = s + life
             mid = (s + start) / 2.0
             started = np.minimum(np.searchsorted(s, mid, side="right"), j)
@@ -340,7 +339,7 @@ class BurstEstimator:
             reads = np.minimum(reads, window)
         return float(np.sum(reads))
 
-    def _eager(self, seqs: Array, max_ctx: Array, has_prefill: Array) -> Array:
+    def _eager(self, seqs: Array, max_ctx: Array, has_prefill: NDArray[np.bool_]) -> Array:
         if self.graph_batch == 0:
             return np.ones_like(seqs)
         eager = seqs > self.graph_batch
