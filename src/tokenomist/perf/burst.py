@@ -16,9 +16,16 @@ constant batch composition:
   in full-budget steps, then decodes together until it finishes.
 
 The resulting intervals (between consecutive prefill starts, completions and finishes)
-go through :class:`~tokenomist.perf.step_cost.CostModel` in one vectorized call; the
-cumulative time at each interval boundary gives every request's first-token and finish
-times. Cost: O(B log B) NumPy work per batch size, no loop over tokens or steps.
+go through :class:`~tokenomist.perf.step_cost.CostModel`; the cumulative time at each
+interval boundary gives every request's first-token and finish times.
+
+Everything is vectorized over *points* (shape x batch size) as well as over requests: the
+schedules of all shapes are solved together on ragged arrays, and since requests are
+admitted first come first served, the schedule of a burst of B is a prefix of the schedule
+of any larger burst of the same shape, so one solve serves every batch size. All
+intervals of all points then go through the cost model in a single call. No loop runs
+over tokens, steps or requests; the only Python loops are over distinct shapes (to size
+their concurrency), over waves, and a few fixed-point passes.
 """
 
 from __future__ import annotations
@@ -120,6 +127,86 @@ def concurrency_limit(d: Deployment, input_tokens: int, output_tokens: int) -> i
     return min(n, admission_limit(d, input_tokens, output_tokens))
 
 
+@dataclass(frozen=True)
+class BurstGrid:
+    """Struct-of-arrays result for many points (one entry per point)."""
+
+    batch_size: NDArray[np.int64]
+    input_tokens: NDArray[np.int64]
+    output_tokens: NDArray[np.int64]
+    elapsed_s: Array
+    ttft_s: Array
+    tpot_s: Array
+    e2e_s: Array
+    request_tokens_per_s: Array
+    concurrency: NDArray[np.int64]
+    waves: NDArray[np.int64]
+    steps: Array
+    compute_s: Array
+    memory_s: Array
+    communication_s: Array
+    overhead_s: Array
+
+    @property
+    def output_tokens_per_s(self) -> Array:
+        return self.batch_size * self.output_tokens / self.elapsed_s
+
+    def point(self, k: int) -> BurstPoint:
+        return BurstPoint(
+            batch_size=int(self.batch_size[k]), input_tokens=int(self.input_tokens[k]),
+            output_tokens=int(self.output_tokens[k]), elapsed_s=float(self.elapsed_s[k]),
+            ttft_s=float(self.ttft_s[k]), tpot_s=float(self.tpot_s[k]),
+            e2e_s=float(self.e2e_s[k]), request_tokens_per_s=float(self.request_tokens_per_s[k]),
+            concurrency=int(self.concurrency[k]), waves=int(self.waves[k]),
+            steps=float(self.steps[k]),
+            breakdown_s={"compute": float(self.compute_s[k]), "memory": float(self.memory_s[k]),
+                         "communication": float(self.communication_s[k]),
+                         "overhead": float(self.overhead_s[k])})
+
+
+def _offsets(sizes: NDArray[np.int64]) -> NDArray[np.int64]:
+    return np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+
+
+def _ragged_index(sizes: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """(owner, local index) of every element of ragged groups of ``sizes``."""
+    owner = np.repeat(np.arange(sizes.size), sizes)
+    local = np.arange(int(sizes.sum())) - np.repeat(_offsets(sizes), sizes)
+    return owner, local
+
+
+def _segmented_searchsorted(values: Array, owner_v: NDArray[np.int64], start_v: NDArray[np.int64],
+                            queries: Array, owner_q: NDArray[np.int64],
+                            side: str = "right") -> NDArray[np.int64]:
+    """For each query, how many values of its own group are <= (or <) it.
+
+    ``values`` must be sorted within each group and groups laid out in order.
+    """
+    lo = min(float(values.min(initial=0.0)), float(queries.min(initial=0.0)))
+    hi = max(float(values.max(initial=0.0)), float(queries.max(initial=0.0)))
+    span = hi - lo + 1.0
+    keyed = (values - lo) + owner_v * span
+    q = (queries - lo) + owner_q * span
+    pos = np.searchsorted(keyed, q, side=side)  # type: ignore[call-overload]
+    return np.asarray(pos - start_v[owner_q], dtype=np.int64)
+
+
+def _segmented_cummax(x: Array, seg: NDArray[np.int64]) -> Array:
+    """Running maximum that restarts at each new value of ``seg`` (groups contiguous)."""
+    if x.size == 0:
+        return x
+    finite = np.isfinite(x)
+    lo = float(x[finite].min()) - 1.0 if finite.any() else 0.0
+    y = np.where(finite, x, lo)  # -inf sorts below every finite value
+    span = float(y.max()) - lo + 1.0
+    rank = np.concatenate([[0], np.cumsum(seg[1:] != seg[:-1])])
+    out = np.maximum.accumulate((y - lo) + rank * span) - rank * span + lo
+    return np.where(out <= lo, -np.inf, out)
+
+
+EVENTS = 48  # requests per point whose events delimit intervals (all of them if fewer)
+
+
 class BurstEstimator:
     """Closed-form burst predictions for one deployment."""
 
@@ -138,22 +225,48 @@ class BurstEstimator:
         self.preempts = s.admission == "prompt"
         self.capacity_tokens = float(
             (self.plan.kv_blocks - int(s.watermark * self.plan.kv_blocks)) * self.plan.block_size)
+        self.window_shares = np.array([share for _, share in self.plan.window_shares])
 
     # ------------------------------------------------------------------------------ API
     def estimate(self, batch_sizes: list[int] | NDArray[np.int64], input_tokens: int,
                  output_tokens: int) -> list[BurstPoint]:
-        self._validate(batch_sizes, input_tokens, output_tokens)
-        n_cap = concurrency_limit(self.d, input_tokens, output_tokens)
-        self.first_wave = admission_limit(self.d, input_tokens, output_tokens) \
-            if self.preempts and self.mixed else n_cap
-        return [self._burst(int(b), input_tokens, output_tokens, n_cap) for b in batch_sizes]
+        """Bursts of each batch size for one request shape."""
+        b = np.asarray(list(batch_sizes), dtype=np.int64)
+        grid = self.estimate_grid(np.full(b.size, input_tokens), np.full(b.size, output_tokens),
+                                  b)
+        return [grid.point(k) for k in range(b.size)]
 
-    def _validate(self, batch_sizes: list[int] | NDArray[np.int64], i: int, o: int) -> None:
+    def estimate_grid(self, input_tokens: NDArray[np.int64] | list[int],
+                      output_tokens: NDArray[np.int64] | list[int],
+                      batch_sizes: NDArray[np.int64] | list[int]) -> BurstGrid:
+        """Bursts for many (input, output, batch) points at once (arrays of equal length)."""
+        i_arr = np.asarray(input_tokens, dtype=np.int64)
+        o_arr = np.asarray(output_tokens, dtype=np.int64)
+        b_arr = np.asarray(batch_sizes, dtype=np.int64)
+        if not (i_arr.shape == o_arr.shape == b_arr.shape) or i_arr.ndim != 1:
+            raise InvalidValueError("input, output and batch arrays must have the same length")
+        if np.any(b_arr < 1):
+            raise InvalidValueError("batch sizes must be positive integers")
+        shapes, shape_of_point = np.unique(np.stack([i_arr, o_arr], axis=1), axis=0,
+                                           return_inverse=True)
+        shape_of_point = shape_of_point.reshape(-1)
+        n_cap = np.empty(len(shapes), np.int64)
+        first = np.empty(len(shapes), np.int64)
+        for k, (i_tok, o_tok) in enumerate(shapes.tolist()):
+            self._validate(int(i_tok), int(o_tok))
+            n_cap[k] = concurrency_limit(self.d, int(i_tok), int(o_tok))
+            first[k] = admission_limit(self.d, int(i_tok), int(o_tok)) \
+                if self.preempts and self.mixed else n_cap[k]
+        b_max = np.zeros(len(shapes), np.int64)
+        np.maximum.at(b_max, shape_of_point, b_arr)
+        if self.mixed:
+            return self._grid_mixed(shapes, shape_of_point, b_arr, b_max, n_cap, first)
+        return self._grid_cohorts(shapes, shape_of_point, b_arr, n_cap)
+
+    def _validate(self, i: int, o: int) -> None:
         if i < 1 or o < 1:
             raise InvalidValueError("input and output tokens must be positive integers "
                                     f"(got {i} and {o})")
-        if any(int(b) < 1 for b in batch_sizes):
-            raise InvalidValueError("batch sizes must be positive integers")
         limit = self.d.context_limit()
         if i + o > limit:
             raise InvalidValueError(
@@ -173,162 +286,218 @@ class BurstEstimator:
                 f"holds ({self.plan.kv_tokens} tokens); use more GPUs, --kv-dtype fp8 or "
                 "shorter requests")
 
-    # ------------------------------------------------------------------------- schedule
-    def _tau(self, decoders: Array, input_tokens: int) -> Array:
+    # ----------------------------------------------------------------------- mixed batches
+    def _tau(self, decoders: Array, input_tokens: Array) -> Array:
         """Steps to prefill one prompt while ``decoders`` sequences decode."""
         room = np.maximum(self.budget - decoders, 1.0)
         if self.chunked:
             return np.maximum(input_tokens / room, 1e-9)
         # whole prompts: floor(room / I) per step, at least one prompt per step
-        per_step = np.maximum(np.floor(room / input_tokens), 1.0)
-        return 1.0 / per_step
+        return 1.0 / np.maximum(np.floor(room / input_tokens), 1.0)
 
-    def _schedule_mixed(self, b: int, i_tok: int, o_tok: int, n: int, first: int
-                        ) -> tuple[Array, Array, Array]:
-        """Prefill start, prefill completion and finish steps of each request.
-
-        The first ``first`` requests are admitted at once; request k after them waits for
-        request k - n to finish.
-        """
-        j = np.arange(b, dtype=float)
-        dec = np.minimum(j, max(n, first) - 1)
-        bounds = [0, *range(min(first, b), b, n), b]
-        life = float(o_tok - 1)
-        start = s = f = np.zeros(b)
-        for _ in range(6):
+    def _schedule(self, shapes: NDArray[np.int64], b_max: NDArray[np.int64],
+                  n_cap: NDArray[np.int64], first_wave: NDArray[np.int64]
+                  ) -> tuple[NDArray[np.int64], NDArray[np.int64], Array, Array, Array]:
+        """Prefill start, prefill completion and finish steps of every request of every
+        shape (ragged: shape of each request, local index)."""
+        owner, j = _ragged_index(b_max)
+        starts = _offsets(b_max)
+        i_tok = shapes[owner, 0].astype(float)
+        life = (shapes[owner, 1] - 1).astype(float)
+        n = np.minimum(n_cap, b_max)[owner]
+        first = np.minimum(b_max, np.maximum(np.minimum(n_cap, b_max), first_wave))[owner]
+        # block of each request: 0 for the first wave, then one block per n requests
+        block = np.where(j < first, 0, 1 + (j - first) // np.maximum(n, 1))
+        n_blocks = int(block.max()) + 1 if block.size else 1
+        jf = j.astype(float)
+        dec = np.minimum(jf, np.maximum(n, first) - 1.0)
+        s = start = f = np.zeros_like(jf)
+        by_block = np.argsort(block, kind="stable")  # request indices grouped by block
+        cuts = np.searchsorted(block[by_block], np.arange(n_blocks + 1))
+        for _ in range(8):
             tau = self._tau(dec, i_tok)
             cum = np.cumsum(tau)
-            s = np.empty(b)
-            start = np.empty(b)
-            prev_end = 0.0
-            for w0, w1 in itertools.pairwise(bounds):
-                idx = np.arange(w0, w1)
-                t_before = cum[idx] - tau[idx]  # cumulative tau before request k
-                # from the second block on, request k waits for request k - n to finish
-                gate = np.full(idx.size, -np.inf) if w0 == 0 else s[idx - n] + life - t_before
-                base = max(prev_end - (cum[w0] - tau[w0]), 0.0) if w0 else 0.0
-                shift = np.maximum.accumulate(np.maximum(gate, base))
-                s[idx] = cum[idx] + shift
-                start[idx] = s[idx] - tau[idx]
-                prev_end = float(s[w1 - 1])
-            # steps are discrete: prompts that fit in the first step all complete in it
-            in_first_step = s < 1.0
+            cum = cum - np.repeat(cum[starts] - tau[starts], b_max)  # restart per shape
+            before = cum - tau
+            s = np.empty_like(jf)
+            for w in range(n_blocks):
+                idx = by_block[cuts[w]:cuts[w + 1]]
+                if idx.size == 0:
+                    continue
+                if w == 0:
+                    s[idx] = cum[idx]
+                    continue
+                prev = idx - n[idx]  # the request whose finish frees the slot
+                gate = s[prev] + life[idx] - before[idx]
+                # continue after the previous block: u = s - cum of the block's first item
+                block_start = (j[idx] == first[idx]) | (
+                    (j[idx] - first[idx]) % np.maximum(n[idx], 1) == 0)
+                head = np.where(block_start, idx - 1, -1)
+                base = np.where(head >= 0, s[np.maximum(head, 0)] - before[idx], 0.0)
+                seg = owner[idx] * (n_blocks + 1) + w
+                base_run = _segmented_cummax(np.where(block_start, base, -np.inf), seg)
+                shift = _segmented_cummax(np.maximum(gate, base_run), seg)
+                s[idx] = cum[idx] + np.maximum(shift, 0.0)
+            start = s - tau
+            in_first_step = s < 1.0  # steps are discrete: what fits in step 1 ends there
             s = np.where(in_first_step, 1.0, s)
             start = np.where(in_first_step, 0.0, start)
             f = s + life
             mid = (s + start) / 2.0
-            started = np.minimum(np.searchsorted(s, mid, side="right"), j)
-            finished = np.minimum(np.searchsorted(f, mid, side="right"), j)
+            started = np.minimum(_segmented_searchsorted(s, owner, starts, mid, owner), j)
+            finished = np.minimum(_segmented_searchsorted(f, owner, starts, mid, owner), j)
             new_dec = (started - finished).astype(float)
             if np.allclose(new_dec, dec):
                 break
             dec = new_dec
-        return start, s, f
+        return owner, j, start, s, f
 
-    # ------------------------------------------------------------------------- burst
-    def _burst(self, b: int, i_tok: int, o_tok: int, n_cap: int) -> BurstPoint:
-        n = min(n_cap, b)
-        if self.mixed:
-            first = min(b, max(n, self.first_wave))
-            start, s, f = self._schedule_mixed(b, i_tok, o_tok, n, first)
-            seg = self._segments_mixed(start, s, f, i_tok)
-        else:
-            start, s, f, seg = self._schedule_cohorts(b, i_tok, o_tok, n)
-        length, load, progress = seg
-        bd = self.cost.step_time(load)
-        seg_time = length * bd.total
-        edges = np.concatenate([[0.0], np.cumsum(progress)])  # schedule (progress) steps
-        clock = np.concatenate([[0.0], np.cumsum(seg_time)])
-        t_first = np.interp(s, edges, clock)
-        t_finish = np.interp(f, edges, clock)
-        elapsed = float(t_finish.max())
-        ttft = float(np.mean(t_first))
-        tpot = float(np.mean((t_finish - t_first) / (o_tok - 1))) if o_tok > 1 else 0.0
-        breakdown = {
-            "compute": float(np.sum(length * bd.compute)),
-            "memory": float(np.sum(length * bd.memory)),
-            "communication": float(np.sum(length * bd.communication)),
-            "overhead": float(np.sum(length * bd.overhead)),
-        }
-        return BurstPoint(batch_size=b, input_tokens=i_tok, output_tokens=o_tok,
-                          elapsed_s=elapsed, ttft_s=ttft, tpot_s=tpot,
-                          e2e_s=float(np.mean(t_finish)),
-                          request_tokens_per_s=float(np.mean(o_tok / t_finish)), concurrency=n,
-                          waves=math.ceil(b / n), steps=float(np.sum(length)),
-                          breakdown_s=breakdown)
-
-    def _segments_mixed(self, start: Array, s: Array, f: Array, i_tok: int
-                        ) -> tuple[Array, StepLoad, Array]:
-        """Intervals of constant composition between schedule events: (real steps, load
-        per step, schedule steps)."""
-        # kinks: a decoder's context reaches a window or the CUDA-graph context limit
+    def _grid_mixed(self, shapes: NDArray[np.int64], shape_of_point: NDArray[np.int64],
+                    b_arr: NDArray[np.int64], b_max: NDArray[np.int64],
+                    n_cap: NDArray[np.int64], first_wave: NDArray[np.int64]) -> BurstGrid:
+        owner, _j, start, s, f = self._schedule(shapes, b_max, n_cap, first_wave)
+        starts = _offsets(b_max)
+        n_pts = b_arr.size
+        sp = shape_of_point
+        base_req = starts[sp]  # first request of each point's shape
+        last = base_req + b_arr - 1  # last request of each point
+        i_pt = shapes[sp, 0].astype(float)
+        o_pt = shapes[sp, 1].astype(float)
+        # ---- breakpoints of each point: events of (up to ~EVENTS of) its requests, the
+        # kinks where contexts cross a window or the CUDA-graph limit, and subdivisions.
+        # Between two sampled requests the composition changes by whole requests at a
+        # steady pace, so evaluating it exactly at interval midpoints stays accurate.
+        req_owner, req_local = _ragged_index(b_arr)  # point of each (point, request) pair
+        g = base_req[req_owner] + req_local  # global request index
+        # ...but never coarser than a sixteenth of a wave, whose pattern repeats
+        n_pt = np.minimum(n_cap[sp], b_arr)
+        stride = np.clip(-(-b_arr // EVENTS), 1, np.maximum(n_pt // 16, 1))[req_owner]
+        sample = ((req_local + 1) % stride == 0) | (req_local == 0) \
+            | (req_local == b_arr[req_owner] - 1)
+        gs, ro = g[sample], req_owner[sample]
         kinks = [w for w in self.windows if w is not None]
         if self.graph_ctx:
             kinks.append(self.graph_ctx)
-        extra = [s + (k - i_tok - 0.5) for k in kinks if k > i_tok]
-        if self.preempts:
-            # the share of sequences that fit in the cache changes along a long decode:
-            # subdivide so each interval is short against the generation length
-            extra.append(np.linspace(0.0, f[-1], 49))
-        pts = np.unique(np.concatenate([[0.0], start, s, f, *extra]))
-        pts = pts[pts <= f[-1]]
-        a, z = pts[:-1], pts[1:]
-        keep = z - a > 1e-9
-        a, z = a[keep], z[keep]
+        pieces = [start[gs], s[gs], f[gs]]
+        owners = [ro] * 3
+        for k in kinks:
+            val = s[gs] + (k - i_pt[ro] - 0.5)
+            ok = k > i_pt[ro]
+            pieces.append(val[ok])
+            owners.append(ro[ok])
+        grid_n = 49 if self.preempts else 0
+        if grid_n:
+            frac = np.linspace(0.0, 1.0, grid_n)
+            pieces.append((f[last][:, None] * frac[None, :]).ravel())
+            owners.append(np.repeat(np.arange(n_pts), grid_n))
+        pieces.append(np.zeros(n_pts))
+        owners.append(np.arange(n_pts))
+        vals = np.concatenate(pieces)
+        own = np.concatenate(owners)
+        keep = vals <= f[last][own] + 1e-9
+        vals, own = vals[keep], own[keep]
+        span = float(vals.max(initial=0.0)) + 1.0
+        order = np.argsort(vals + own * span, kind="stable")
+        vals, own = vals[order], own[order]
+        distinct = np.ones(vals.size, bool)
+        distinct[1:] = (own[1:] != own[:-1]) | (vals[1:] - vals[:-1] > 1e-9)
+        vals, own = vals[distinct], own[distinct]
+        same = own[1:] == own[:-1]
+        a, z, seg_pt = vals[:-1][same], vals[1:][same], own[:-1][same]
         length = z - a
         mid = (a + z) / 2.0
-        # decoders: prefill done, not finished (s and f are both sorted by request)
-        n_started = np.searchsorted(s, mid, side="right")
-        n_finished = np.searchsorted(f, mid, side="right")
+        # ---- decoders alive at each interval (requests of the point's own prefix)
+        seg_shape = sp[seg_pt]
+        b_seg = b_arr[seg_pt]
+        n_started = np.minimum(_segmented_searchsorted(s, owner, starts, mid, seg_shape), b_seg)
+        n_finished = np.minimum(_segmented_searchsorted(f, owner, starts, mid, seg_shape), b_seg)
         alive = (n_started - n_finished).astype(float)
         cs = np.concatenate([[0.0], np.cumsum(s)])
-        # context of decoder i at mid: prompt + tokens generated (+1 for the new token)
-        base = i_tok + mid + 0.5
-        ctx_sum = alive * base - (cs[n_started] - cs[n_finished])
+        off = starts[seg_shape]
+        sum_s = cs[off + n_started] - cs[off + n_finished]
+        i_seg = i_pt[seg_pt]
+        base = i_seg + mid + 0.5  # context of a decoder = base - s_i
+        ctx_sum = alive * base - sum_s
         rows = []
         for w in self.windows:
             if w is None:
                 rows.append(ctx_sum)
                 continue
-            # decoders whose context reached the window: s_i <= base - w
-            capped_end = np.clip(np.searchsorted(s, base - w, side="right"), n_finished,
-                                 n_started)
-            n_cap = capped_end - n_finished
+            capped_end = np.clip(_segmented_searchsorted(s, owner, starts, base - w, seg_shape),
+                                 n_finished, n_started)
+            n_capped = capped_end - n_finished
             rest = n_started - capped_end
-            rows.append(n_cap * float(w) + rest * base - (cs[n_started] - cs[capped_end]))
+            rows.append(n_capped * float(w) + rest * base
+                        - (cs[off + n_started] - cs[off + capped_end]))
         dec_keys = np.stack(rows)
-        # prefills in flight: each spreads its prompt evenly over [start_j, s_j)
+        # ---- prefills in flight: request i spreads its prompt over [start_i, s_i)
         dur = np.maximum(s - start, 1e-12)
-        ev_pos = np.concatenate([start, s])
-        order = np.argsort(ev_pos, kind="stable")
-        ev_rate = np.concatenate([1.0 / dur, -1.0 / dur])[order]
-        ev_cnt = np.concatenate([np.ones_like(s), -np.ones_like(s)])[order]
-        pos = ev_pos[order]
-        idx = np.searchsorted(pos, mid, side="right") - 1
-        rate = np.where(idx >= 0, np.cumsum(ev_rate)[np.maximum(idx, 0)], 0.0)
-        rate = np.maximum(rate, 0.0)  # prompts completed per step
-        in_flight = np.where(idx >= 0, np.cumsum(ev_cnt)[np.maximum(idx, 0)], 0.0)
+        cr = np.concatenate([[0.0], np.cumsum(1.0 / dur)])
+        n_pre_started = np.minimum(
+            _segmented_searchsorted(start, owner, starts, mid, seg_shape), b_seg)
+        lo, hi = off + n_started, off + np.maximum(n_pre_started, n_started)
+        rate = cr[hi] - cr[lo]  # prompts completed per step
+        in_flight = (hi - lo).astype(float)
         active = in_flight > 0.5
-        pairs = np.stack([rate * float(causal_pairs(i_tok, w)) for w in self.windows])
-        pre_keys = np.stack([rate * float(self._chunk_keys(i_tok, w)) for w in self.windows])
-        oldest = np.where(alive > 0, base - s[np.minimum(n_finished, s.size - 1)], 0.0)
+        chunk_keys = {w: np.array([self._chunk_keys(int(x), w) for x in shapes[:, 0]])
+                      for w in self.windows}
+        pairs = np.stack([rate * causal_pairs(i_seg, w) for w in self.windows])
+        pre_keys = np.stack([rate * chunk_keys[w][seg_shape] for w in self.windows])
+        oldest = np.where(alive > 0, base - s[np.minimum(off + n_finished, s.size - 1)], 0.0)
         if self.preempts:
-            # pages held: decoders' contexts (windows capped) and whole admitted prompts;
-            # when they exceed the cache, only the share that fits runs each step
-            shares = np.array([share for _, share in self.plan.window_shares])[:, None]
-            held = np.sum(shares * dec_keys, axis=0) + in_flight * float(
-                self.plan.kv_token_cost(i_tok)) + (alive + in_flight) * self.plan.block_size / 2
+            held = np.sum(self.window_shares[:, None] * dec_keys, axis=0) \
+                + in_flight * self._kv_cost(i_seg) \
+                + (alive + in_flight) * self.plan.block_size / 2
             fit = np.clip(self.capacity_tokens / np.maximum(held, 1.0), 1e-3, 1.0)
         else:
             fit = np.ones_like(alive)
         running = alive * fit
         eager = self._eager(running + in_flight * fit, oldest, active)
-        load = StepLoad(tokens=(alive + rate * i_tok) * fit, seqs=(alive + in_flight) * fit,
-                        decode_seqs=running,
-                        logits=(alive + rate) * fit, decode_keys=dec_keys * fit,
-                        prefill_pairs=pairs * fit, prefill_keys=pre_keys * fit, eager=eager)
+        load = StepLoad(tokens=(alive + rate * i_seg) * fit, seqs=(alive + in_flight) * fit,
+                        decode_seqs=running, logits=(alive + rate) * fit,
+                        decode_keys=dec_keys * fit, prefill_pairs=pairs * fit,
+                        prefill_keys=pre_keys * fit, eager=eager)
         real = length / fit
-        return real, load, length
+        bd = self.cost.step_time(load)
+        seg_time = real * bd.total
+        # ---- clocks: cumulative time at each point's interval boundaries
+        first_seg = np.searchsorted(seg_pt, np.arange(n_pts), side="left")
+        csum = np.cumsum(seg_time)
+        t_end = csum - np.repeat(csum[first_seg] - seg_time[first_seg],
+                                 np.bincount(seg_pt, minlength=n_pts))
+        # time of an event x of point p: interval containing x, linear inside it
+        def clock(x: Array, pt: NDArray[np.int64]) -> Array:
+            k = np.searchsorted(seg_pt * 0 + a + seg_pt * (z.max(initial=0) + 1.0),
+                                x + pt * (z.max(initial=0) + 1.0), side="right") - 1
+            k = np.clip(k, first_seg[pt], None)
+            frac = np.clip((x - a[k]) / np.maximum(length[k], 1e-12), 0.0, 1.0)
+            return t_end[k] - seg_time[k] * (1.0 - frac)
+
+        t_first = clock(s[g], req_owner)
+        t_finish = clock(f[g], req_owner)
+        cnt = b_arr.astype(float)
+        ttft = np.bincount(req_owner, t_first, n_pts) / cnt
+        e2e = np.bincount(req_owner, t_finish, n_pts) / cnt
+        o_req = o_pt[req_owner]
+        tpot = np.where(o_pt > 1, np.bincount(
+            req_owner, (t_finish - t_first) / np.maximum(o_req - 1, 1), n_pts) / cnt, 0.0)
+        req_tps = np.bincount(req_owner, o_req / t_finish, n_pts) / cnt
+        elapsed = t_finish[np.cumsum(b_arr) - 1]  # the last request finishes last (FCFS)
+        n_used = np.minimum(n_cap[sp], b_arr)
+
+        def total(x: Array) -> Array:
+            return np.bincount(seg_pt, real * x, n_pts)
+
+        return BurstGrid(
+            batch_size=b_arr, input_tokens=shapes[sp, 0], output_tokens=shapes[sp, 1],
+            elapsed_s=elapsed, ttft_s=ttft, tpot_s=tpot, e2e_s=e2e,
+            request_tokens_per_s=req_tps, concurrency=n_used,
+            waves=-(-b_arr // n_used), steps=np.bincount(seg_pt, real, n_pts),
+            compute_s=total(bd.compute), memory_s=total(bd.memory),
+            communication_s=total(bd.communication), overhead_s=total(bd.overhead))
+
+    def _kv_cost(self, tokens: Array) -> Array:
+        return np.asarray(self.plan.kv_token_cost(tokens), dtype=float)
 
     def _chunk_keys(self, i_tok: int, window: int | None) -> float:
         """Cached keys the chunks of one prompt read in total (chunk c, prefix k*c)."""
@@ -349,81 +518,95 @@ class BurstEstimator:
             eager = eager | (max_ctx > self.graph_ctx)
         return eager.astype(float)
 
-    def _schedule_cohorts(self, b: int, i_tok: int, o_tok: int, n: int
-                          ) -> tuple[Array, Array, Array, tuple[Array, StepLoad, Array]]:
+    # ------------------------------------------------------------------ prefill priority
+    def _grid_cohorts(self, shapes: NDArray[np.int64], shape_of_point: NDArray[np.int64],
+                      b_arr: NDArray[np.int64], n_cap: NDArray[np.int64]) -> BurstGrid:
         """Prefill-priority engines: cohorts of n prefill together, then decode together."""
-        sizes = np.full(b // n, n, dtype=float)
-        if b % n:
-            sizes = np.append(sizes, b % n)
-        lengths: list[Array] = []
-        loads: list[StepLoad] = []
-        start = np.empty(b)
-        s = np.empty(b)
-        f = np.empty(b)
-        offset = 0.0
-        life = float(o_tok - 1)
-        pos = 0
-        for size in sizes:
-            k = int(size)
-            tokens = size * i_tok
-            if self.chunked:
-                pf_steps = float(math.ceil(tokens / self.budget - 1e-9))
-                # a prompt completes in the step that processes its last token
-                per_req = np.ceil(np.arange(1, k + 1) * i_tok / self.budget - 1e-9)
-            else:
-                per_step = max(math.floor(self.budget / i_tok), 1)
-                pf_steps = float(math.ceil(k / per_step))
-                per_req = np.ceil(np.arange(1, k + 1) / per_step)
-            per_req = np.maximum(per_req, 1e-9)
-            s[pos:pos + k] = offset + np.minimum(per_req, pf_steps)
-            start[pos:pos + k] = offset
-            f[pos:pos + k] = offset + pf_steps + life
-            rate = size / pf_steps
-            lengths.append(np.array([pf_steps]))
-            loads.append(self._one_load(tokens=tokens / pf_steps, seqs=rate, logits=rate,
-                                        dec_alive=0.0, ctx=(0, 0.0), prefill_rate=rate,
-                                        i_tok=i_tok, prefill=True))
-            if life > 0:
-                lengths.append(np.array([life]))
-                loads.append(self._one_load(tokens=size, seqs=size, logits=size,
-                                            dec_alive=size, ctx=(i_tok, life), prefill_rate=0.0,
-                                            i_tok=i_tok, prefill=False,
-                                            oldest=i_tok + life))
-            # completions in a cohort all happen at the end of its decode phase
-            offset += pf_steps + life
-            pos += k
-        # the first token of each request is sampled when its cohort's decode starts
-        length = np.concatenate(lengths)
-        load = StepLoad(
-            tokens=np.concatenate([ld.tokens for ld in loads]),
-            seqs=np.concatenate([ld.seqs for ld in loads]),
-            decode_seqs=np.concatenate([ld.decode_seqs for ld in loads]),
-            logits=np.concatenate([ld.logits for ld in loads]),
-            decode_keys=np.concatenate([ld.decode_keys for ld in loads], axis=1),
-            prefill_pairs=np.concatenate([ld.prefill_pairs for ld in loads], axis=1),
-            prefill_keys=np.concatenate([ld.prefill_keys for ld in loads], axis=1),
-            eager=np.concatenate([ld.eager for ld in loads]))
-        return start, s, f, (length, load, length)
-
-    def _one_load(self, *, tokens: float, seqs: float, logits: float, dec_alive: float,
-                  ctx: tuple[int, float], prefill_rate: float, i_tok: int, prefill: bool,
-                  oldest: float = 0.0) -> StepLoad:
-        """Load of an interval: ``ctx`` = (prompt, decode steps) gives the mean keys of a
-        decoder over steps 1..n exactly, window caps included."""
-        def col(x: float) -> Array:
-            return np.array([x])
-
-        prompt, n_dec = ctx
-        k = np.arange(1, int(n_dec) + 1, dtype=float) + prompt if n_dec else np.zeros(1)
-        dec_keys = np.array([[dec_alive * float(np.mean(k if w is None else np.minimum(k, w)))]
+        sp = shape_of_point
+        n_pts = b_arr.size
+        n = np.minimum(n_cap[sp], b_arr)
+        waves = -(-b_arr // n)
+        c_owner, c_idx = _ragged_index(waves)  # one row per cohort
+        size = np.minimum(n[c_owner], b_arr[c_owner] - c_idx * n[c_owner]).astype(float)
+        i_c = shapes[sp, 0][c_owner].astype(float)
+        life = (shapes[sp, 1][c_owner] - 1).astype(float)
+        if self.chunked:
+            pf = np.ceil(size * i_c / self.budget - 1e-9)
+        else:
+            per_step = np.maximum(np.floor(self.budget / i_c), 1.0)
+            pf = np.ceil(size / per_step)
+        rate = size / pf
+        # two intervals per cohort: its prefill steps, then its decode steps
+        length = np.stack([pf, life], axis=1).ravel()
+        seg_owner = np.repeat(c_owner, 2)
+        is_pre = np.tile([True, False], c_owner.size)
+        sz = np.repeat(size, 2)
+        ic = np.repeat(i_c, 2)
+        lf = np.repeat(life, 2)
+        rt = np.repeat(rate, 2)
+        chunk_keys = {w: np.array([self._chunk_keys(int(x), w) for x in shapes[:, 0]])
+                      for w in self.windows}
+        shape_seg = sp[seg_owner]
+        dec_rows = []
+        for w in self.windows:
+            # mean keys of a decoder over decode steps 1..life: prompt + k, capped at w
+            mean_k = ic + (lf + 1.0) / 2.0
+            if w is not None:
+                m = np.clip(w - ic, 0.0, lf)  # steps before the context reaches w
+                mean_k = np.where(lf > 0, (m * ic + m * (m + 1) / 2.0 + (lf - m) * w)
+                                  / np.maximum(lf, 1.0), 0.0)
+            dec_rows.append(np.where(is_pre, 0.0, sz * mean_k))
+        dec_keys = np.stack(dec_rows)
+        pairs = np.stack([np.where(is_pre, rt * causal_pairs(ic, w), 0.0)
+                          for w in self.windows])
+        pre_keys = np.stack([np.where(is_pre, rt * chunk_keys[w][shape_seg], 0.0)
                              for w in self.windows])
-        pairs = np.array([[prefill_rate * float(causal_pairs(i_tok, w))] for w in self.windows])
-        keys = np.array([[prefill_rate * self._chunk_keys(i_tok, w)] for w in self.windows])
-        eager = self._eager(col(seqs), col(oldest), col(float(prefill)).astype(bool))
-        return StepLoad(tokens=col(tokens), seqs=col(seqs), decode_seqs=col(dec_alive),
-                        logits=col(logits),
-                        decode_keys=dec_keys, prefill_pairs=pairs, prefill_keys=keys,
+        seqs = np.where(is_pre, rt, sz)
+        eager = self._eager(seqs, np.where(is_pre, 0.0, ic + lf), is_pre)
+        load = StepLoad(tokens=np.where(is_pre, rt * ic, sz), seqs=seqs,
+                        decode_seqs=np.where(is_pre, 0.0, sz), logits=seqs,
+                        decode_keys=dec_keys, prefill_pairs=pairs, prefill_keys=pre_keys,
                         eager=eager)
+        keep = length > 0
+        bd = self.cost.step_time(load)
+        seg_time = np.where(keep, length * bd.total, 0.0)
+        # per cohort: time its prefill ends and its decode ends
+        pre_t = seg_time[0::2]
+        dec_t = seg_time[1::2]
+        cohort_t = pre_t + dec_t
+        csum = np.cumsum(cohort_t)
+        first_c = _offsets(waves)
+        before = csum - cohort_t - np.repeat(csum[first_c] - cohort_t[first_c], waves)
+        # requests: position q within its cohort completes prefill at step ceil(...)
+        r_owner, r_local = _ragged_index(b_arr)
+        cohort = first_c[r_owner] + r_local // n[r_owner]
+        q = (r_local % n[r_owner] + 1).astype(float)
+        ic_r = i_c[cohort]
+        if self.chunked:
+            done_step = np.ceil(q * ic_r / self.budget - 1e-9)
+        else:
+            done_step = np.ceil(q / np.maximum(np.floor(self.budget / ic_r), 1.0))
+        t_first = before[cohort] + pre_t[cohort] * np.minimum(done_step / pf[cohort], 1.0)
+        t_finish = before[cohort] + cohort_t[cohort]
+        cnt = b_arr.astype(float)
+        o_pt = shapes[sp, 1].astype(float)
+        o_req = o_pt[r_owner]
+        elapsed = np.zeros(n_pts)
+        np.maximum.at(elapsed, r_owner, t_finish)
+
+        def total(x: Array) -> Array:
+            return np.bincount(seg_owner, np.where(keep, length * x, 0.0), n_pts)
+
+        return BurstGrid(
+            batch_size=b_arr, input_tokens=shapes[sp, 0], output_tokens=shapes[sp, 1],
+            elapsed_s=elapsed, ttft_s=np.bincount(r_owner, t_first, n_pts) / cnt,
+            tpot_s=np.where(o_pt > 1, np.bincount(
+                r_owner, (t_finish - t_first) / np.maximum(o_req - 1, 1), n_pts) / cnt, 0.0),
+            e2e_s=np.bincount(r_owner, t_finish, n_pts) / cnt,
+            request_tokens_per_s=np.bincount(r_owner, o_req / t_finish, n_pts) / cnt,
+            concurrency=n, waves=waves, steps=np.bincount(seg_owner, length, n_pts),
+            compute_s=total(bd.compute), memory_s=total(bd.memory),
+            communication_s=total(bd.communication), overhead_s=total(bd.overhead))
 
 
 def estimate_burst(deployment: Deployment, batch_sizes: list[int], input_tokens: int,
