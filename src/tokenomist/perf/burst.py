@@ -30,9 +30,8 @@ their concurrency), over waves, and a few fixed-point passes.
 
 from __future__ import annotations
 
-import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -204,7 +203,104 @@ def _segmented_cummax(x: Array, seg: NDArray[np.int64]) -> Array:
     return np.where(out <= lo, -np.inf, out)
 
 
-EVENTS = 48  # requests per point whose events delimit intervals (all of them if fewer)
+CELLS = 16  # cells per wave: waves of up to 16 requests are resolved request by request
+SUBDIVISIONS = 17  # extra boundaries where the share of sequences that fit the KV cache varies
+
+
+@dataclass
+class _Cells:
+    """Ragged per-shape cells of requests in admission order: cell j holds m_j requests
+    from count x_j; they start prefilling at T_j and complete at T_j + u (S_j - T_j) / m_j
+    for u = 1..m_j (all at S_j if clamped into the first step)."""
+
+    owner: NDArray[np.int64]
+    x: Array
+    m: Array
+    wave: NDArray[np.int64]
+    lead: NDArray[np.bool_]  # the prompts that fit the first step whole, with no decoders
+    n: Array  # per shape: concurrency after the first wave
+    starts: NDArray[np.int64]  # per shape: first cell
+    counts: NDArray[np.int64]  # per shape: number of cells
+    i_tok: Array  # per shape
+    life: Array  # per shape: O - 1
+    T: Array = field(default_factory=lambda: np.zeros(0))
+    S: Array = field(default_factory=lambda: np.zeros(0))
+    clamped: NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, bool))
+
+    def _done_and_started(self, t: Array, shape: NDArray[np.int64]
+                          ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """Local indices: cells of ``shape`` completed by t, and cells started by t."""
+        done = _segmented_searchsorted(self.S, self.owner, self.starts, t + 1e-9, shape)
+        begun = _segmented_searchsorted(self.T, self.owner, self.starts, t, shape)
+        return done, np.maximum(begun, done)
+
+    def count_started(self, t: Array, shape: NDArray[np.int64]) -> Array:
+        """Requests of ``shape`` whose prefill has completed by time t."""
+        done, begun = self._done_and_started(t, shape)
+        n = self.counts[shape]
+        k = np.minimum(done, n - 1) + self.starts[shape]
+        whole = np.where(done >= n, self.x[k] + self.m[k], self.x[k])
+        # the first unfinished cell may be partly done (requests complete one by one)
+        m = self.m[k]
+        delta = (self.S[k] - self.T[k]) / np.maximum(m, 1e-12)
+        u = np.floor((t - self.T[k]) / np.maximum(delta, 1e-12) + 1e-9)  # whole requests
+        part = np.where((done < n) & (begun > done) & ~self.clamped[k], np.clip(u, 0.0, m), 0.0)
+        return np.asarray(whole + part, dtype=float)
+
+    def s_of_count(self, count: Array, shape: NDArray[np.int64]) -> Array:
+        """Completion step of the request at (1-based) position ``count``."""
+        k = self._cell_of_count(count, shape)
+        delta = (self.S[k] - self.T[k]) / np.maximum(self.m[k], 1e-12)
+        u = np.clip(count - self.x[k], 0.0, self.m[k])
+        return np.where(self.clamped[k], self.S[k], self.T[k] + u * delta)
+
+    def _cell_of_count(self, count: Array, shape: NDArray[np.int64]) -> NDArray[np.int64]:
+        k = _segmented_searchsorted(self.x, self.owner, self.starts, count - 1e-9, shape,
+                                    side="right") - 1
+        return np.clip(k, 0, self.counts[shape] - 1) + self.starts[shape]
+
+    def finish_at(self, S: Array, idx: NDArray[np.int64], count: Array) -> Array:
+        """Finish step of the request at position ``count`` (< 1: none, -inf) of the
+        shape of cells ``idx``, using completion steps S of the earlier cells."""
+        shape = self.owner[idx]
+        self.S = S
+        if self.T.size != S.size:
+            self.T = np.zeros_like(S)
+            self.clamped = np.zeros(S.size, bool)
+        k = self._cell_of_count(np.maximum(count, 1.0), shape)
+        prev_S = np.where(k > self.starts[shape], S[np.maximum(k - 1, 0)], 0.0)
+        t0 = np.maximum(prev_S, 0.0)
+        delta = (S[k] - t0) / np.maximum(self.m[k], 1e-12)
+        u = np.clip(count - self.x[k], 0.0, self.m[k])
+        done = t0 + u * delta
+        return np.where(count >= 1.0, done + self.life[shape], -np.inf)
+
+    def sum_s(self, count: Array, shape: NDArray[np.int64]) -> Array:
+        """Sum of the completion steps of the first ``count`` requests of ``shape``."""
+        per_cell = np.where(self.clamped, self.m * self.S,
+                            self.m * self.T + (self.S - self.T) * (self.m + 1.0) / 2.0)
+        cum = np.cumsum(per_cell)
+        before = cum - per_cell  # global running sum up to each cell
+        start_sum = before[self.starts]
+        k = self._cell_of_count(np.maximum(count, 0.0), shape)
+        u = np.clip(count - self.x[k], 0.0, self.m[k])
+        delta = (self.S[k] - self.T[k]) / np.maximum(self.m[k], 1e-12)
+        partial = np.where(self.clamped[k], u * self.S[k],
+                           u * self.T[k] + delta * u * (u + 1.0) / 2.0)
+        return np.asarray(before[k] - start_sum[shape] + partial, dtype=float)
+
+    def prefill_at(self, t: Array, shape: NDArray[np.int64], n_cells: NDArray[np.int64]
+                   ) -> tuple[Array, Array]:
+        """(prompts completed per step, prompts in flight) at time t, over the first
+        ``n_cells`` cells of the shape: every cell whose prefill spans t contributes."""
+        done, begun = self._done_and_started(t, shape)
+        hi = np.minimum(begun, n_cells)
+        lo = np.minimum(done, hi)
+        span = np.maximum(self.S - self.T, 1e-12)
+        rate_c = np.cumsum(np.concatenate([[0.0], self.m / span]))
+        fly_c = np.cumsum(np.concatenate([[0.0], np.where(self.clamped, self.m, 1.0)]))
+        g0 = self.starts[shape]
+        return rate_c[g0 + hi] - rate_c[g0 + lo], fly_c[g0 + hi] - fly_c[g0 + lo]
 
 
 class BurstEstimator:
@@ -295,106 +391,150 @@ class BurstEstimator:
         # whole prompts: floor(room / I) per step, at least one prompt per step
         return 1.0 / np.maximum(np.floor(room / input_tokens), 1.0)
 
-    def _schedule(self, shapes: NDArray[np.int64], b_max: NDArray[np.int64],
-                  n_cap: NDArray[np.int64], first_wave: NDArray[np.int64]
-                  ) -> tuple[NDArray[np.int64], NDArray[np.int64], Array, Array, Array]:
-        """Prefill start, prefill completion and finish steps of every request of every
-        shape (ragged: shape of each request, local index)."""
-        owner, j = _ragged_index(b_max)
-        starts = _offsets(b_max)
-        i_tok = shapes[owner, 0].astype(float)
-        life = (shapes[owner, 1] - 1).astype(float)
-        n = np.minimum(n_cap, b_max)[owner]
-        first = np.minimum(b_max, np.maximum(np.minimum(n_cap, b_max), first_wave))[owner]
-        # block of each request: 0 for the first wave, then one block per n requests
-        block = np.where(j < first, 0, 1 + (j - first) // np.maximum(n, 1))
-        n_blocks = int(block.max()) + 1 if block.size else 1
-        jf = j.astype(float)
-        dec = np.minimum(jf, np.maximum(n, first) - 1.0)
-        s = start = f = np.zeros_like(jf)
-        by_block = np.argsort(block, kind="stable")  # request indices grouped by block
-        cuts = np.searchsorted(block[by_block], np.arange(n_blocks + 1))
+    def _cells(self, shapes: NDArray[np.int64], b_max: NDArray[np.int64],
+               n_cap: NDArray[np.int64], first_wave: NDArray[np.int64],
+               shape_of_point: NDArray[np.int64], b_arr: NDArray[np.int64]) -> _Cells:
+        """Split each shape's requests (in admission order) into cells: the prompts that
+        fit the first step, the rest of the first wave (admitted at once), then waves of
+        n; each into at most CELLS cells of equal size (single requests when a wave is that
+        small). Every batch size asked for is also a cell boundary, so that a burst of B
+        is exactly the first cells of the shape's largest burst."""
+        n = np.minimum(n_cap, b_max)
+        first = np.minimum(b_max, np.maximum(n, first_wave))
+        rest = b_max - first
+        waves_after = -(-rest // np.maximum(n, 1))
+        fit1 = np.minimum(np.floor(self.budget / shapes[:, 0]).astype(np.int64), first)
+        lead = np.where(first > CELLS, np.maximum(fit1, 0), 0)
+        cells0 = np.minimum(first - lead, CELLS) + (lead > 0)
+        cells_w = np.minimum(n, CELLS)
+        n_reg = cells0 + waves_after * cells_w
+        owner, k = _ragged_index(n_reg)
+        in_first = k < cells0[owner]
+        kw = k - cells0[owner]
+        has_lead = lead[owner] > 0
+        k0 = k - has_lead
+        size0 = (first - lead) / np.maximum(cells0 - (lead > 0), 1)
+        size_w = n / np.maximum(cells_w, 1)
+        x_reg = np.where(in_first, np.where(has_lead & (k == 0), 0.0,
+                                            lead[owner] + k0 * size0[owner]),
+                         first[owner] + kw * size_w[owner])
+        # boundaries (whole requests): regular ones below B_max, and every batch size
+        bx = np.concatenate([np.round(x_reg), b_arr.astype(float)])
+        bo = np.concatenate([owner, shape_of_point])
+        keep = bx < b_max[bo] - 1e-9
+        bx, bo = bx[keep], bo[keep]
+        order = np.lexsort((bx, bo))
+        bx, bo = bx[order], bo[order]
+        distinct = np.ones(bx.size, bool)
+        distinct[1:] = (bo[1:] != bo[:-1]) | (bx[1:] - bx[:-1] > 1e-9)
+        bx, bo = bx[distinct], bo[distinct]
+        counts = np.bincount(bo, minlength=len(shapes)).astype(np.int64)
+        starts = _offsets(counts)
+        nxt = np.append(bx[1:], 0.0)
+        last = np.append(bo[1:] != bo[:-1], True)
+        m = np.where(last, b_max[bo] - bx, nxt - bx)
+        wave = np.where(bx < first[bo] - 1e-9, 0,
+                        1 + np.floor((bx - first[bo] + 1e-9) / np.maximum(n[bo], 1))).astype(
+                            np.int64)
+        return _Cells(owner=bo, x=bx, m=m, wave=wave, lead=bx < lead[bo] - 1e-9,
+                      n=n.astype(float), starts=starts, counts=counts,
+                      i_tok=shapes[:, 0].astype(float), life=(shapes[:, 1] - 1).astype(float))
+
+    def _schedule(self, c: _Cells) -> _Cells:
+        """Solve start (T) and completion (S) steps of every cell: cell j's first request
+        starts when the previous one is done and, after the first wave, when the request
+        n places earlier has finished; the decoders sharing each cell's prefill steps are
+        found by a few fixed-point passes."""
+        own = c.owner
+        i_tok, life = c.i_tok[own], c.life[own]
+        n = c.n[own]
+        n_waves = int(c.wave.max()) + 1 if c.wave.size else 1
+        by_wave = np.argsort(c.wave, kind="stable")
+        cuts = np.searchsorted(c.wave[by_wave], np.arange(n_waves + 1))
+        dec = np.minimum(c.x + c.m / 2.0, np.maximum(n, c.m.max(initial=1.0)) - 1.0)
+        dec = np.where(c.lead, 0.0, dec)
         for _ in range(8):
-            tau = self._tau(dec, i_tok)
-            cum = np.cumsum(tau)
-            cum = cum - np.repeat(cum[starts] - tau[starts], b_max)  # restart per shape
-            before = cum - tau
-            s = np.empty_like(jf)
-            for w in range(n_blocks):
-                idx = by_block[cuts[w]:cuts[w + 1]]
+            tau = self._tau(dec, i_tok)  # steps per request of the cell
+            dur = c.m * tau
+            cum = np.cumsum(dur)
+            cum = cum - np.repeat(cum[c.starts] - dur[c.starts], c.counts)
+            S = cum.copy()
+            for w in range(1, n_waves):
+                idx = by_wave[cuts[w]:cuts[w + 1]]
                 if idx.size == 0:
                     continue
-                if w == 0:
-                    s[idx] = cum[idx]
-                    continue
-                prev = idx - n[idx]  # the request whose finish frees the slot
-                gate = s[prev] + life[idx] - before[idx]
-                # continue after the previous block: u = s - cum of the block's first item
-                block_start = (j[idx] == first[idx]) | (
-                    (j[idx] - first[idx]) % np.maximum(n[idx], 1) == 0)
-                head = np.where(block_start, idx - 1, -1)
-                base = np.where(head >= 0, s[np.maximum(head, 0)] - before[idx], 0.0)
-                seg = owner[idx] * (n_blocks + 1) + w
-                base_run = _segmented_cummax(np.where(block_start, base, -np.inf), seg)
-                shift = _segmented_cummax(np.maximum(gate, base_run), seg)
-                s[idx] = cum[idx] + np.maximum(shift, 0.0)
-            start = s - tau
-            in_first_step = s < 1.0  # steps are discrete: what fits in step 1 ends there
-            s = np.where(in_first_step, 1.0, s)
-            start = np.where(in_first_step, 0.0, start)
-            f = s + life
-            mid = (s + start) / 2.0
-            started = np.minimum(_segmented_searchsorted(s, owner, starts, mid, owner), j)
-            finished = np.minimum(_segmented_searchsorted(f, owner, starts, mid, owner), j)
-            new_dec = (started - finished).astype(float)
-            if np.allclose(new_dec, dec):
+                # finish times of the requests n places earlier (earlier waves are solved)
+                g_start = c.finish_at(S, idx, c.x[idx] + 1.0 - n[idx]) + 0.0
+                g_end = c.finish_at(S, idx, c.x[idx] + c.m[idx] - n[idx])
+                h = np.maximum(g_start + dur[idx], g_end + tau[idx]) - cum[idx]
+                prev = idx - 1  # the wave's first cell continues after the previous wave
+                base = S[prev] - (cum[idx] - dur[idx])
+                seg = own[idx]
+                is_head = np.concatenate([[True], seg[1:] != seg[:-1]])
+                run = _segmented_cummax(np.where(is_head, np.maximum(base, h), h), seg)
+                S[idx] = cum[idx] + np.maximum(run, 0.0)
+            T = np.maximum(S - dur, np.concatenate([[0.0], S[:-1]]))
+            T[c.starts] = np.maximum(S[c.starts] - dur[c.starts], 0.0)
+            # gated cells start no earlier than their first gate
+            T = np.minimum(T, S)
+            clamp = (S < 1.0 + 1e-9) | c.lead  # discrete steps: what fits step 1 ends there
+            S = np.where(clamp, 1.0, S)
+            T = np.where(clamp, 0.0, T)
+            c.T, c.S, c.clamped = T, S, clamp
+            mid = (T + S) / 2.0
+            started = np.minimum(c.count_started(mid, own), c.x + c.m)
+            finished = c.count_started(mid - life, own)
+            new_dec = np.maximum(started - finished - np.where(c.m <= 1, 0.0, 0.0), 0.0)
+            new_dec = np.where(c.lead, 0.0, np.minimum(new_dec, c.x + c.m / 2.0))
+            if np.allclose(new_dec, dec, atol=1e-6):
                 break
             dec = new_dec
-        return owner, j, start, s, f
+        return c
 
     def _grid_mixed(self, shapes: NDArray[np.int64], shape_of_point: NDArray[np.int64],
                     b_arr: NDArray[np.int64], b_max: NDArray[np.int64],
                     n_cap: NDArray[np.int64], first_wave: NDArray[np.int64]) -> BurstGrid:
-        owner, _j, start, s, f = self._schedule(shapes, b_max, n_cap, first_wave)
-        starts = _offsets(b_max)
-        n_pts = b_arr.size
+        c = self._schedule(self._cells(shapes, b_max, n_cap, first_wave, shape_of_point, b_arr))
         sp = shape_of_point
-        base_req = starts[sp]  # first request of each point's shape
-        last = base_req + b_arr - 1  # last request of each point
+        n_pts = b_arr.size
         i_pt = shapes[sp, 0].astype(float)
         o_pt = shapes[sp, 1].astype(float)
-        # ---- breakpoints of each point: events of (up to ~EVENTS of) its requests, the
-        # kinks where contexts cross a window or the CUDA-graph limit, and subdivisions.
-        # Between two sampled requests the composition changes by whole requests at a
-        # steady pace, so evaluating it exactly at interval midpoints stays accurate.
-        req_owner, req_local = _ragged_index(b_arr)  # point of each (point, request) pair
-        g = base_req[req_owner] + req_local  # global request index
-        # ...but never coarser than a sixteenth of a wave, whose pattern repeats
-        n_pt = np.minimum(n_cap[sp], b_arr)
-        stride = np.clip(-(-b_arr // EVENTS), 1, np.maximum(n_pt // 16, 1))[req_owner]
-        sample = ((req_local + 1) % stride == 0) | (req_local == 0) \
-            | (req_local == b_arr[req_owner] - 1)
-        gs, ro = g[sample], req_owner[sample]
+        life_pt = o_pt - 1.0
+        # ---- the cells of each point: its shape's cells below its batch size
+        x_shape = c.x
+        n_cells_pt = _segmented_searchsorted(
+            x_shape, c.owner, c.starts, b_arr.astype(float) - 1e-9, sp, side="left") \
+            if x_shape.size else np.zeros(n_pts, np.int64)
+        n_cells_pt = np.maximum(n_cells_pt, 1)
+        cp, ck = _ragged_index(n_cells_pt)  # (point, cell) pairs
+        gc = c.starts[sp[cp]] + ck  # global cell
+        m_pc = np.minimum(c.m[gc], b_arr[cp] - c.x[gc])
+        delta = (c.S[gc] - c.T[gc]) / np.maximum(c.m[gc], 1e-12)
+        s_first = np.where(c.clamped[gc], c.S[gc], c.T[gc] + delta)
+        s_last = np.where(c.clamped[gc], c.S[gc], c.T[gc] + m_pc * delta)
+        life_c = life_pt[cp]
+        end_pt = np.zeros(n_pts)
+        np.maximum.at(end_pt, cp, s_last + life_c)
+        # ---- interval boundaries
         kinks = [w for w in self.windows if w is not None]
         if self.graph_ctx:
             kinks.append(self.graph_ctx)
-        pieces = [start[gs], s[gs], f[gs]]
-        owners = [ro] * 3
+        pieces = [c.T[gc], s_first, s_last, s_first + life_c, s_last + life_c]
+        owners = [cp] * 5
         for k in kinks:
-            val = s[gs] + (k - i_pt[ro] - 0.5)
-            ok = k > i_pt[ro]
-            pieces.append(val[ok])
-            owners.append(ro[ok])
-        grid_n = 49 if self.preempts else 0
-        if grid_n:
-            frac = np.linspace(0.0, 1.0, grid_n)
-            pieces.append((f[last][:, None] * frac[None, :]).ravel())
-            owners.append(np.repeat(np.arange(n_pts), grid_n))
+            ok = k > i_pt[cp]
+            for v in (s_first, s_last):
+                pieces.append((v + k - i_pt[cp] - 0.5)[ok])
+                owners.append(cp[ok])
+        if self.preempts:
+            frac = np.linspace(0.0, 1.0, SUBDIVISIONS)
+            pieces.append((end_pt[:, None] * frac[None, :]).ravel())
+            owners.append(np.repeat(np.arange(n_pts), SUBDIVISIONS))
         pieces.append(np.zeros(n_pts))
         owners.append(np.arange(n_pts))
         vals = np.concatenate(pieces)
         own = np.concatenate(owners)
-        keep = vals <= f[last][own] + 1e-9
+        keep = vals <= end_pt[own] + 1e-9
         vals, own = vals[keep], own[keep]
         span = float(vals.max(initial=0.0)) + 1.0
         order = np.argsort(vals + own * span, kind="stable")
@@ -406,44 +546,34 @@ class BurstEstimator:
         a, z, seg_pt = vals[:-1][same], vals[1:][same], own[:-1][same]
         length = z - a
         mid = (a + z) / 2.0
-        # ---- decoders alive at each interval (requests of the point's own prefix)
+        # ---- composition at each interval's midpoint
         seg_shape = sp[seg_pt]
-        b_seg = b_arr[seg_pt]
-        n_started = np.minimum(_segmented_searchsorted(s, owner, starts, mid, seg_shape), b_seg)
-        n_finished = np.minimum(_segmented_searchsorted(f, owner, starts, mid, seg_shape), b_seg)
-        alive = (n_started - n_finished).astype(float)
-        cs = np.concatenate([[0.0], np.cumsum(s)])
-        off = starts[seg_shape]
-        sum_s = cs[off + n_started] - cs[off + n_finished]
+        b_seg = b_arr[seg_pt].astype(float)
         i_seg = i_pt[seg_pt]
-        base = i_seg + mid + 0.5  # context of a decoder = base - s_i
+        life_seg = life_pt[seg_pt]
+        n_started = np.minimum(c.count_started(mid, seg_shape), b_seg)
+        n_finished = np.minimum(c.count_started(mid - life_seg, seg_shape), b_seg)
+        alive = np.maximum(n_started - n_finished, 0.0)
+        base = i_seg + mid + 0.5  # context of a decoder that completed prefill at s: base - s
+        sum_s = c.sum_s(n_started, seg_shape) - c.sum_s(n_finished, seg_shape)
         ctx_sum = alive * base - sum_s
         rows = []
         for w in self.windows:
             if w is None:
                 rows.append(ctx_sum)
                 continue
-            capped_end = np.clip(_segmented_searchsorted(s, owner, starts, base - w, seg_shape),
+            capped_end = np.clip(np.minimum(c.count_started(base - w, seg_shape), b_seg),
                                  n_finished, n_started)
-            n_capped = capped_end - n_finished
-            rest = n_started - capped_end
-            rows.append(n_capped * float(w) + rest * base
-                        - (cs[off + n_started] - cs[off + capped_end]))
-        dec_keys = np.stack(rows)
-        # ---- prefills in flight: request i spreads its prompt over [start_i, s_i)
-        dur = np.maximum(s - start, 1e-12)
-        cr = np.concatenate([[0.0], np.cumsum(1.0 / dur)])
-        n_pre_started = np.minimum(
-            _segmented_searchsorted(start, owner, starts, mid, seg_shape), b_seg)
-        lo, hi = off + n_started, off + np.maximum(n_pre_started, n_started)
-        rate = cr[hi] - cr[lo]  # prompts completed per step
-        in_flight = (hi - lo).astype(float)
-        active = in_flight > 0.5
+            rows.append((capped_end - n_finished) * float(w) + (n_started - capped_end) * base
+                        - (c.sum_s(n_started, seg_shape) - c.sum_s(capped_end, seg_shape)))
+        dec_keys = np.maximum(np.stack(rows), 0.0)
+        rate, in_flight = c.prefill_at(mid, seg_shape, n_cells_pt[seg_pt])
+        active = in_flight > 1e-9
         chunk_keys = {w: np.array([self._chunk_keys(int(x), w) for x in shapes[:, 0]])
                       for w in self.windows}
         pairs = np.stack([rate * causal_pairs(i_seg, w) for w in self.windows])
         pre_keys = np.stack([rate * chunk_keys[w][seg_shape] for w in self.windows])
-        oldest = np.where(alive > 0, base - s[np.minimum(off + n_finished, s.size - 1)], 0.0)
+        oldest = np.where(alive > 0, base - c.s_of_count(n_finished + 1.0, seg_shape), 0.0)
         if self.preempts:
             held = np.sum(self.window_shares[:, None] * dec_keys, axis=0) \
                 + in_flight * self._kv_cost(i_seg) \
@@ -461,38 +591,48 @@ class BurstEstimator:
         bd = self.cost.step_time(load)
         seg_time = real * bd.total
         # ---- clocks: cumulative time at each point's interval boundaries
-        first_seg = np.searchsorted(seg_pt, np.arange(n_pts), side="left")
+        counts = np.bincount(seg_pt, minlength=n_pts)
+        first_seg = _offsets(counts)
         csum = np.cumsum(seg_time)
-        t_end = csum - np.repeat(csum[first_seg] - seg_time[first_seg],
-                                 np.bincount(seg_pt, minlength=n_pts))
-        # time of an event x of point p: interval containing x, linear inside it
-        def clock(x: Array, pt: NDArray[np.int64]) -> Array:
-            k = np.searchsorted(seg_pt * 0 + a + seg_pt * (z.max(initial=0) + 1.0),
-                                x + pt * (z.max(initial=0) + 1.0), side="right") - 1
-            k = np.clip(k, first_seg[pt], None)
-            frac = np.clip((x - a[k]) / np.maximum(length[k], 1e-12), 0.0, 1.0)
-            return t_end[k] - seg_time[k] * (1.0 - frac)
+        t_end = csum - np.repeat(csum[first_seg] - seg_time[first_seg], counts)
+        zspan = float(z.max(initial=0.0)) + 1.0
+        keyed = a + seg_pt * zspan
 
-        t_first = clock(s[g], req_owner)
-        t_finish = clock(f[g], req_owner)
+        def clock(x: Array, pt: NDArray[np.int64]) -> Array:
+            k = np.searchsorted(keyed, x + pt * zspan, side="right") - 1
+            k = np.clip(k, first_seg[pt], first_seg[pt] + counts[pt] - 1)
+            frac = np.clip((x - a[k]) / np.maximum(length[k], 1e-12), 0.0, 1.0)
+            return np.asarray(t_end[k] - seg_time[k] * (1.0 - frac), dtype=float)
+
+        # ---- per-request means, cell by cell (Simpson's rule over each cell's requests)
+        quad = np.array([1.0, 4.0, 1.0]) / 6.0
+        s_mid = (s_first + s_last) / 2.0
+        f_pts = [s_first + life_c, s_mid + life_c, s_last + life_c]
+        t_s = [clock(v, cp) for v in (s_first, s_mid, s_last)]
+        t_f = [clock(v, cp) for v in f_pts]
+        o_c = o_pt[cp]
+
+        def cell_mean(vals: list[Array]) -> Array:
+            return np.asarray(sum(q * v for q, v in zip(quad, vals, strict=True)), dtype=float)
+
         cnt = b_arr.astype(float)
-        ttft = np.bincount(req_owner, t_first, n_pts) / cnt
-        e2e = np.bincount(req_owner, t_finish, n_pts) / cnt
-        o_req = o_pt[req_owner]
+        ttft = np.bincount(cp, m_pc * cell_mean(t_s), n_pts) / cnt
+        e2e = np.bincount(cp, m_pc * cell_mean(t_f), n_pts) / cnt
         tpot = np.where(o_pt > 1, np.bincount(
-            req_owner, (t_finish - t_first) / np.maximum(o_req - 1, 1), n_pts) / cnt, 0.0)
-        req_tps = np.bincount(req_owner, o_req / t_finish, n_pts) / cnt
-        elapsed = t_finish[np.cumsum(b_arr) - 1]  # the last request finishes last (FCFS)
+            cp, m_pc * cell_mean([(f - s_) / np.maximum(o_c - 1, 1)
+                                  for f, s_ in zip(t_f, t_s, strict=True)]), n_pts) / cnt, 0.0)
+        req_tps = np.bincount(cp, m_pc * cell_mean([o_c / f for f in t_f]), n_pts) / cnt
+        elapsed = clock(end_pt, np.arange(n_pts))
         n_used = np.minimum(n_cap[sp], b_arr)
 
         def total(x: Array) -> Array:
-            return np.bincount(seg_pt, real * x, n_pts)
+            return np.bincount(seg_pt, real * x, n_pts).astype(float)
 
         return BurstGrid(
             batch_size=b_arr, input_tokens=shapes[sp, 0], output_tokens=shapes[sp, 1],
             elapsed_s=elapsed, ttft_s=ttft, tpot_s=tpot, e2e_s=e2e,
             request_tokens_per_s=req_tps, concurrency=n_used,
-            waves=-(-b_arr // n_used), steps=np.bincount(seg_pt, real, n_pts),
+            waves=-(-b_arr // n_used), steps=np.bincount(seg_pt, real, n_pts).astype(float),
             compute_s=total(bd.compute), memory_s=total(bd.memory),
             communication_s=total(bd.communication), overhead_s=total(bd.overhead))
 
@@ -595,7 +735,7 @@ class BurstEstimator:
         np.maximum.at(elapsed, r_owner, t_finish)
 
         def total(x: Array) -> Array:
-            return np.bincount(seg_owner, np.where(keep, length * x, 0.0), n_pts)
+            return np.bincount(seg_owner, np.where(keep, length * x, 0.0), n_pts).astype(float)
 
         return BurstGrid(
             batch_size=b_arr, input_tokens=shapes[sp, 0], output_tokens=shapes[sp, 1],
@@ -604,7 +744,8 @@ class BurstEstimator:
                 r_owner, (t_finish - t_first) / np.maximum(o_req - 1, 1), n_pts) / cnt, 0.0),
             e2e_s=np.bincount(r_owner, t_finish, n_pts) / cnt,
             request_tokens_per_s=np.bincount(r_owner, o_req / t_finish, n_pts) / cnt,
-            concurrency=n, waves=waves, steps=np.bincount(seg_owner, length, n_pts),
+            concurrency=n, waves=waves,
+            steps=np.bincount(seg_owner, length, n_pts).astype(float),
             compute_s=total(bd.compute), memory_s=total(bd.memory),
             communication_s=total(bd.communication), overhead_s=total(bd.overhead))
 
