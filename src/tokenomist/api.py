@@ -71,7 +71,7 @@ def _point_from_burst(p: BurstPoint) -> EstimatePoint:
         ttft_s=p.ttft_s, tpot_s=p.tpot_s, e2e_s=p.e2e_s,
         request_tokens_per_s=p.request_tokens_per_s, concurrency=p.concurrency,
         waves=p.waves, steps=p.steps, bottleneck=p.bottleneck,
-        breakdown_s=bd)
+        breakdown_s=bd, prefill_s=p.prefill_s, decode_s=p.decode_s)
 
 
 def _point_from_simulation(batch: int, i_tok: int, o_tok: int, r: SimulationResult,
@@ -87,7 +87,7 @@ def _point_from_simulation(batch: int, i_tok: int, o_tok: int, r: SimulationResu
         ttft_s=float(np.mean(r.ttft_s)), tpot_s=tpot, e2e_s=float(np.mean(r.e2e_s)),
         request_tokens_per_s=float(np.mean(o_tok / r.e2e_s)), concurrency=concurrency,
         waves=int(np.ceil(batch / max(r.max_running, 1))), steps=float(r.steps),
-        bottleneck=neck, breakdown_s=bd)
+        bottleneck=neck, breakdown_s=bd, prefill_s=r.prefill_s, decode_s=r.decode_s)
 
 
 def estimate_deployment(d: Deployment, *, input_tokens: int = 2035, output_tokens: int = 300,

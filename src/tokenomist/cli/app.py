@@ -264,6 +264,14 @@ def estimate_cmd(
         out.print(f"[yellow]note:[/yellow] {w}")
 
 
+def _register_commands() -> None:
+    from tokenomist.cli.economics_cmds import register as register_economics
+    register_economics(app)
+
+
+_register_commands()
+
+
 def main() -> None:
     """Console entry point: user errors become a message and exit status 2."""
     try:

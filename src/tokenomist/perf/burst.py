@@ -39,7 +39,7 @@ from numpy.typing import NDArray
 from tokenomist.arch.accounting import causal_pairs
 from tokenomist.deploy.deployment import Deployment
 from tokenomist.errors import InvalidValueError
-from tokenomist.perf.step_cost import CostModel, StepLoad
+from tokenomist.perf.step_cost import CostModel, StepLoad, without_prefill
 
 Array = NDArray[np.float64]
 
@@ -60,6 +60,8 @@ class BurstPoint:
     waves: int
     steps: float
     breakdown_s: dict[str, float]  # seconds by cause over the whole burst
+    prefill_s: float = 0.0  # wall time attributed to prefill (marginal cost of its work)
+    decode_s: float = 0.0  # the rest: what the decodes alone would have taken
 
     @property
     def output_tokens_per_s(self) -> float:
@@ -145,6 +147,8 @@ class BurstGrid:
     memory_s: Array
     communication_s: Array
     overhead_s: Array
+    prefill_s: Array
+    decode_s: Array
 
     @property
     def output_tokens_per_s(self) -> Array:
@@ -160,7 +164,8 @@ class BurstGrid:
             steps=float(self.steps[k]),
             breakdown_s={"compute": float(self.compute_s[k]), "memory": float(self.memory_s[k]),
                          "communication": float(self.communication_s[k]),
-                         "overhead": float(self.overhead_s[k])})
+                         "overhead": float(self.overhead_s[k])},
+            prefill_s=float(self.prefill_s[k]), decode_s=float(self.decode_s[k]))
 
 
 def _offsets(sizes: NDArray[np.int64]) -> NDArray[np.int64]:
@@ -589,6 +594,7 @@ class BurstEstimator:
                         prefill_keys=pre_keys * fit, eager=eager)
         real = length / fit
         bd = self.cost.step_time(load)
+        dec_only = self.cost.step_time(without_prefill(load)).total
         seg_time = real * bd.total
         # ---- clocks: cumulative time at each point's interval boundaries
         counts = np.bincount(seg_pt, minlength=n_pts)
@@ -634,7 +640,8 @@ class BurstEstimator:
             request_tokens_per_s=req_tps, concurrency=n_used,
             waves=-(-b_arr // n_used), steps=np.bincount(seg_pt, real, n_pts).astype(float),
             compute_s=total(bd.compute), memory_s=total(bd.memory),
-            communication_s=total(bd.communication), overhead_s=total(bd.overhead))
+            communication_s=total(bd.communication), overhead_s=total(bd.overhead),
+            prefill_s=total(bd.total - dec_only), decode_s=total(dec_only))
 
     def _kv_cost(self, tokens: Array) -> Array:
         return np.asarray(self.plan.kv_token_cost(tokens), dtype=float)
@@ -709,6 +716,7 @@ class BurstEstimator:
                         eager=eager)
         keep = length > 0
         bd = self.cost.step_time(load)
+        dec_only = self.cost.step_time(without_prefill(load)).total
         seg_time = np.where(keep, length * bd.total, 0.0)
         # per cohort: time its prefill ends and its decode ends
         pre_t = seg_time[0::2]
@@ -747,7 +755,8 @@ class BurstEstimator:
             concurrency=n, waves=waves,
             steps=np.bincount(seg_owner, length, n_pts).astype(float),
             compute_s=total(bd.compute), memory_s=total(bd.memory),
-            communication_s=total(bd.communication), overhead_s=total(bd.overhead))
+            communication_s=total(bd.communication), overhead_s=total(bd.overhead),
+            prefill_s=total(bd.total - dec_only), decode_s=total(dec_only))
 
 
 def estimate_burst(deployment: Deployment, batch_sizes: list[int], input_tokens: int,

@@ -42,6 +42,9 @@ class EstimatePoint(BaseModel):
     steps: float
     bottleneck: Literal["compute", "memory", "communication", "overhead"]
     breakdown_s: StepTimeBreakdown
+    prefill_s: float = Field(description="wall time attributed to prefill: what the steps "
+                                         "took beyond the decodes they carried")
+    decode_s: float = Field(description="wall time the decodes alone would have taken")
 
 
 class MemorySummary(BaseModel):

@@ -29,7 +29,7 @@ from numpy.typing import ArrayLike, NDArray
 from tokenomist.arch.accounting import causal_pairs
 from tokenomist.deploy.deployment import Deployment
 from tokenomist.errors import InvalidValueError
-from tokenomist.perf.step_cost import CostModel, StepLoad
+from tokenomist.perf.step_cost import CostModel, StepLoad, without_prefill
 
 Array = NDArray[np.float64]
 
@@ -80,6 +80,11 @@ class SimulationResult:
     busy_s: float
     breakdown_s: dict[str, float] = field(default_factory=dict)
     max_running: int = 0
+    prefill_s: float = 0.0  # busy time attributed to prefill (marginal cost of its work)
+
+    @property
+    def decode_s(self) -> float:
+        return self.busy_s - self.prefill_s
 
     @property
     def ttft_s(self) -> Array:
@@ -154,6 +159,7 @@ class Simulator:
         next_idx = 0
         t = float(arrival[order[0]])
         totals = {"compute": 0.0, "memory": 0.0, "communication": 0.0, "overhead": 0.0}
+        prefill_s = 0.0
         steps = 0
         busy = 0.0
         max_running = 0
@@ -188,8 +194,10 @@ class Simulator:
                 raise RuntimeError("simulator stalled")  # pragma: no cover
             ids = np.fromiter(sched.keys(), np.int64, len(sched))
             add = np.fromiter(sched.values(), np.int64, len(sched))
-            bd1 = self.cost.step_time(self._load(st, ids, add))
+            load = self._load(st, ids, add)
+            bd1 = self.cost.step_time(load)
             dt = float(bd1.total)
+            prefill_s += dt - float(self.cost.step_time(without_prefill(load)).total)
             totals["compute"] += float(bd1.compute)
             totals["memory"] += float(bd1.memory)
             totals["communication"] += float(bd1.communication)
@@ -207,7 +215,7 @@ class Simulator:
             input_tokens=requests.input_tokens.copy(),
             output_tokens=requests.output_tokens.copy(), steps=steps,
             preemptions=st.preemptions, busy_s=busy, breakdown_s=totals,
-            max_running=max_running)
+            max_running=max_running, prefill_s=prefill_s)
 
     def _check(self, requests: Requests) -> None:
         ctx_limit = self.d.context_limit()

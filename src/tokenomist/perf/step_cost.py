@@ -292,6 +292,19 @@ class CostModel:
         return replace(stage, overhead=stage.overhead + overhead)
 
 
+def without_prefill(load: StepLoad) -> StepLoad:
+    """The same step with its prefill work removed (only the decodes left).
+
+    The difference in time between a step and this one is the marginal cost of its prefill
+    chunks: the basis for attributing GPU time to input and output tokens.
+    """
+    dec = np.asarray(load.decode_seqs, float)
+    zeros = np.zeros_like(np.asarray(load.prefill_pairs, float))
+    return StepLoad(tokens=dec, seqs=dec, decode_seqs=dec, logits=dec,
+                    decode_keys=load.decode_keys, prefill_pairs=zeros, prefill_keys=zeros,
+                    eager=load.eager)
+
+
 def decode_load(batch: ArrayLike, context: ArrayLike, windows: tuple[int | None, ...],
                 eager: ArrayLike = 0.0) -> StepLoad:
     """A decode-only step: ``batch`` sequences each attending to ``context`` keys."""
