@@ -208,3 +208,41 @@ def test_tco_cli_reports_break_even() -> None:
     assert be["utilization"] is None or 0 < be["utilization"] <= 1
     r = run("tco", "--utilization", "1.5")
     assert r.returncode == 2 and "utilization" in r.stderr
+
+
+def test_monte_carlo_mix() -> None:
+    from tokenomist import estimate, load_deployment
+    from tokenomist.bench.results_io import ResultPoint as RP
+    from tokenomist.economics.mix import parse_length_dist, price_mix, price_routed
+
+    d = load_deployment("llama-3.1-8b", "h100-sxm", tp=1)
+    # a fixed-length "distribution" must give exactly the single-shape attribution price
+    fixed = price_mix(d, parse_length_dist("1000"), parse_length_dist("200"), batch_size=16,
+                      usd_per_gpu_hour=2.0, samples=20)
+    p = estimate("llama-3.1-8b", "h100-sxm", tp=1, input_tokens=1000, output_tokens=200,
+                 batch_sizes=[16]).points[0]
+    q = price_by_attribution(RP(16, 1000, 200, p.elapsed_s, p.prefill_s, p.decode_s),
+                             num_gpus=1, usd_per_gpu_hour=2.0)
+    assert fixed.usd_per_million_output == pytest.approx(q.usd_per_million_output)
+    assert fixed.usd_per_million_input == pytest.approx(q.usd_per_million_input)
+    # a real distribution: the confidence interval brackets the estimate, draws spread wider
+    mix = price_mix(d, parse_length_dist("lognormal:1000,0.7"),
+                    parse_length_dist("uniform:50,400"), batch_size=16,
+                    usd_per_gpu_hour=2.0, samples=400, seed=1)
+    lo, hi = mix.ci95_usd_per_million_output
+    assert lo <= mix.usd_per_million_output <= hi
+    assert mix.p05_p95_usd_per_million_output[0] < lo and hi < mix.p05_p95_usd_per_million_output[1]
+    assert 50 <= mix.mean_output_tokens <= 400
+    # routing: f=0 is the large model, f=1 the small one, in between the blend by requests
+    small = price_mix(load_deployment("llama-3.1-8b", "l40s", tp=1),
+                      parse_length_dist("1000"), parse_length_dist("200"), batch_size=16,
+                      usd_per_gpu_hour=1.0, samples=10)
+    assert price_routed(small, fixed, 0.0).usd_per_request == pytest.approx(
+        fixed.usd_per_request)
+    r = price_routed(small, fixed, 0.25)
+    assert r.usd_per_request == pytest.approx(0.25 * small.usd_per_request
+                                              + 0.75 * fixed.usd_per_request)
+    with pytest.raises(InvalidValueError):
+        price_routed(small, fixed, 1.5)
+    with pytest.raises(InvalidValueError, match="not understood"):
+        parse_length_dist("gamma:3,4")

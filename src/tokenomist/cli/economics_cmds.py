@@ -289,8 +289,71 @@ def api_prices_cmd(
     out.print(f"[dim]source: {prices.source}[/dim]")
 
 
+def mix_cmd(
+    model: Annotated[str, typer.Option()] = "llama-3.3-70b",
+    hardware: Annotated[str, typer.Option()] = "h100-sxm",
+    tp: Annotated[int, typer.Option()] = 4,
+    engine: Annotated[str, typer.Option()] = "vllm",
+    precision: Annotated[str | None, typer.Option()] = None,
+    input_dist: Annotated[str, typer.Option(help="N, uniform:LOW,HIGH, normal:MEAN,SD or "
+                                                 "lognormal:MEDIAN,SIGMA")] = "lognormal:2000,0.6",
+    output_dist: Annotated[str, typer.Option(help="as --input-dist")] = "lognormal:300,0.5",
+    batch_size: Annotated[int, typer.Option(help="requests served together")] = 64,
+    samples: Annotated[int, typer.Option(help="Monte Carlo draws")] = 500,
+    seed: Annotated[int, typer.Option()] = 0,
+    gpu_hourly_usd: Annotated[float | None, typer.Option()] = None,
+    tier: Annotated[str, typer.Option()] = "low_cost",
+    route_model: Annotated[str | None, typer.Option(help="small model for a routed mix")]
+    = None,
+    route_hardware: Annotated[str | None, typer.Option()] = None,
+    route_tp: Annotated[int, typer.Option()] = 1,
+    route_fraction: Annotated[float, typer.Option(help="share of requests routed to the small "
+                                                       "model")] = 0.5,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Price a workload with varying lengths (Monte Carlo), or a routed small/large mix."""
+    from tokenomist.cli.app import out, print_json
+    from tokenomist.economics.mix import parse_length_dist, price_mix, price_routed
+
+    dist_in = parse_length_dist(input_dist, "input")
+    dist_out = parse_length_dist(output_dist, "output")
+    d = api.load_deployment(model, hardware, tp=tp, engine=engine, precision=precision)
+    price = gpu_price(d.hardware, gpu_hourly_usd, tier)
+    large = price_mix(d, dist_in, dist_out, batch_size=batch_size,
+                      usd_per_gpu_hour=price.usd_per_gpu_hour, samples=samples, seed=seed)
+    data: dict[str, Any] = {"model": model, "hardware": hardware, "usd_per_gpu_hour":
+                            price.usd_per_gpu_hour, "price_source": price.label,
+                            "mix": asdict(large)}
+    if route_model:
+        ds = api.load_deployment(route_model, route_hardware or hardware, tp=route_tp,
+                                 engine=engine)
+        ps = gpu_price(ds.hardware, gpu_hourly_usd, tier)
+        small = price_mix(ds, dist_in, dist_out, batch_size=batch_size,
+                          usd_per_gpu_hour=ps.usd_per_gpu_hour, samples=samples, seed=seed)
+        data["routed"] = asdict(price_routed(small, large, route_fraction))
+    if as_json:
+        print_json(data)
+        return
+    m = large
+    out.print(f"{model} on {d.num_gpus} x {hardware}, bursts of {batch_size}, {samples} draws "
+              f"(input {input_dist}, output {output_dist}), ${price.usd_per_gpu_hour:.2f}/h")
+    out.print(f"  $/M input  {m.usd_per_million_input:.3f}  (95% CI "
+              f"{m.ci95_usd_per_million_input[0]:.3f}-{m.ci95_usd_per_million_input[1]:.3f})")
+    out.print(f"  $/M output {m.usd_per_million_output:.3f}  (95% CI "
+              f"{m.ci95_usd_per_million_output[0]:.3f}-{m.ci95_usd_per_million_output[1]:.3f};"
+              f" draws spread 5-95%: {m.p05_p95_usd_per_million_output[0]:.3f}-"
+              f"{m.p05_p95_usd_per_million_output[1]:.3f})")
+    out.print(f"  $/request  {m.usd_per_request:.5f}")
+    if "routed" in data:
+        r = data["routed"]
+        out.print(f"routed: {route_fraction:.0%} to {route_model}: $/request "
+                  f"{r['usd_per_request']:.5f}, $/M in {r['usd_per_million_input']:.3f}, "
+                  f"$/M out {r['usd_per_million_output']:.3f}")
+
+
 def register(app: typer.Typer) -> None:
     app.command("price")(price_cmd)
+    app.command("mix")(mix_cmd)
     app.command("tco")(tco_cmd)
     app.command("api-prices")(api_prices_cmd)
 
