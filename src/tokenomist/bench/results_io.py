@@ -62,6 +62,8 @@ def parse_estimate(data: dict[str, Any], source: str) -> ResultSet:
         where = f"points[{k}]"
         if not isinstance(row, dict):
             raise ConfigError(source, where, "expected an object")
+        if row.get("batch_size") is None and "completed" in row:
+            row = {**row, "batch_size": row["completed"]}  # closed/open-loop bench points
         batch = _num(row, "batch_size", where, source)
         elapsed = _num(row, "elapsed_s", where, source)
         if batch < 1 or elapsed <= 0:
@@ -71,7 +73,7 @@ def parse_estimate(data: dict[str, Any], source: str) -> ResultSet:
             batch_size=int(batch), input_tokens=_num(row, "input_tokens", where, source),
             output_tokens=_num(row, "output_tokens", where, source), elapsed_s=elapsed,
             prefill_s=row.get("prefill_s"), decode_s=row.get("decode_s"), breakdown_s=bd))
-    return ResultSet(source=source, kind="estimate", points=out,
+    return ResultSet(source=source, kind=str(data.get("schema_version", "estimate")), points=out,
                      num_gpus=data.get("num_gpus"), hardware=data.get("hardware"),
                      model=data.get("model"), meta={k: v for k, v in data.items()
                                                     if k != "points"})

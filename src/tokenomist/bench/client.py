@@ -1,0 +1,200 @@
+"""HTTP side of the benchmark: one streaming (or non-streaming) OpenAI-compatible request.
+
+Every request is checked: an HTTP error, a timeout, a dropped connection, an error event in
+the stream, or a stream that ends without a finish reason is a failure with its reason,
+never a success. Tokens per content chunk come from the chunk's log-probabilities when the
+server sends them, else from the final usage (one token per chunk when the counts agree,
+otherwise spread over chunks by text length), so a chunk of several tokens is not taken
+for one slow token.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from tokenomist.bench.requests_log import RequestRecord
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    base_url: str  # e.g. http://127.0.0.1:8080/v1
+    model: str
+    kind: str = "chat"  # "chat" or "completions"
+    api_key: str | None = None
+    stream: bool = True
+    extra_body: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        path = "/chat/completions" if self.kind == "chat" else "/completions"
+        return self.base_url.rstrip("/") + path
+
+    @property
+    def root(self) -> str:
+        """The server root (the base URL without a trailing /v1)."""
+        base = self.base_url.rstrip("/")
+        return base[:-3] if base.endswith("/v1") else base
+
+    def headers(self) -> dict[str, str]:
+        h = {"Content-Type": "application/json"}
+        if self.api_key:
+            h["Authorization"] = f"Bearer {self.api_key}"
+        return h
+
+    def body(self, prompt: str, max_tokens: int) -> dict[str, Any]:
+        b: dict[str, Any] = {"model": self.model, "max_tokens": max_tokens, "temperature": 0.0,
+                             "stream": self.stream}
+        if self.kind == "chat":
+            b["messages"] = [{"role": "user", "content": prompt}]
+        else:
+            b["prompt"] = prompt
+        if self.stream:
+            b["stream_options"] = {"include_usage": True}
+        b.update(self.extra_body)
+        return b
+
+
+def _chunk_text(obj: dict[str, Any], kind: str) -> tuple[str, int | None, str | None]:
+    """(text, tokens if the chunk says, finish reason) of one streamed chunk."""
+    choices = obj.get("choices") or []
+    if not choices:
+        return "", None, None
+    ch = choices[0]
+    text = (ch.get("delta") or {}).get("content") if kind == "chat" else ch.get("text")
+    n: int | None = None
+    lp = ch.get("logprobs")
+    if isinstance(lp, dict):
+        if isinstance(lp.get("content"), list):
+            n = len(lp["content"])
+        elif isinstance(lp.get("tokens"), list):
+            n = len(lp["tokens"])
+    return text or "", n, ch.get("finish_reason")
+
+
+def _settle_tokens(rec: RequestRecord, texts: list[str], counted: bool) -> None:
+    """Give every content chunk its number of tokens."""
+    if counted or not rec.chunk_times:
+        return
+    total = rec.completion_tokens
+    n = len(rec.chunk_times)
+    if total is None or total == n:
+        rec.chunk_tokens = [1] * n
+        return
+    # spread the reported total over the chunks by text length (at least one each)
+    lengths = [max(len(t), 1) for t in texts]
+    share = [total * x / sum(lengths) for x in lengths]
+    tokens = [max(int(s), 1) for s in share]
+    rest = total - sum(tokens)
+    order = sorted(range(n), key=lambda k: share[k] - int(share[k]), reverse=True)
+    k = 0
+    while rest > 0 and n:
+        tokens[order[k % n]] += 1
+        rest -= 1
+        k += 1
+    rec.chunk_tokens = tokens
+
+
+async def send(client: httpx.AsyncClient, ep: Endpoint, prompt: str, rec: RequestRecord,
+               clock0: float, timeout: float) -> RequestRecord:
+    """Send one request and fill ``rec``; times are relative to ``clock0`` (monotonic)."""
+    body = ep.body(prompt, rec.requested_output_tokens)
+    rec.start = time.monotonic() - clock0
+    try:
+        if ep.stream:
+            await _stream(client, ep, body, rec, clock0, timeout)
+        else:
+            resp = await client.post(ep.url, json=body, headers=ep.headers(), timeout=timeout)
+            rec.end = time.monotonic() - clock0
+            if resp.status_code != 200:
+                rec.error = f"http {resp.status_code}: {resp.text[:200]}"
+                return rec
+            data = resp.json()
+            text, _, reason = _chunk_text(data, "completions" if ep.kind != "chat" else "x")
+            msg = (data.get("choices") or [{}])[0].get("message") or {}
+            rec.finish_reason = reason or (data.get("choices") or [{}])[0].get("finish_reason")
+            _usage(rec, data)
+            if rec.finish_reason is None:
+                rec.error = "response has no finish_reason"
+            elif not (text or msg.get("content")) and (rec.completion_tokens or 0) == 0:
+                rec.error = "empty completion"
+            else:
+                rec.ok = True
+    except httpx.TimeoutException:
+        rec.error = "timeout"
+    except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError,
+            httpx.ConnectError) as exc:
+        rec.error = f"disconnected: {type(exc).__name__}"
+    except httpx.HTTPError as exc:
+        rec.error = f"http error: {type(exc).__name__}: {exc}"
+    except (ValueError, KeyError) as exc:
+        rec.error = f"malformed response: {exc}"
+    if rec.end is None:
+        rec.end = time.monotonic() - clock0
+    return rec
+
+
+def _usage(rec: RequestRecord, obj: dict[str, Any]) -> None:
+    usage = obj.get("usage")
+    if isinstance(usage, dict):
+        if isinstance(usage.get("prompt_tokens"), int):
+            rec.prompt_tokens = usage["prompt_tokens"]
+        if isinstance(usage.get("completion_tokens"), int):
+            rec.completion_tokens = usage["completion_tokens"]
+    timings = obj.get("timings")
+    if isinstance(timings, dict):
+        rec.server_timings = {k: float(v) for k, v in timings.items()
+                              if isinstance(v, (int, float))}
+
+
+async def _stream(client: httpx.AsyncClient, ep: Endpoint, body: dict[str, Any],
+                  rec: RequestRecord, clock0: float, timeout: float) -> None:
+    texts: list[str] = []
+    counted = True
+    done = False
+    async with client.stream("POST", ep.url, json=body, headers=ep.headers(),
+                             timeout=timeout) as resp:
+        if resp.status_code != 200:
+            detail = (await resp.aread()).decode(errors="replace")[:200]
+            rec.end = time.monotonic() - clock0
+            rec.error = f"http {resp.status_code}: {detail}"
+            return
+        async for line in resp.aiter_lines():
+            now = time.monotonic() - clock0
+            if not line.startswith("data:"):
+                continue
+            payload = line[5:].strip()
+            if payload == "[DONE]":
+                done = True
+                break
+            obj = json.loads(payload)
+            if "error" in obj:
+                rec.end = now
+                rec.error = f"server error: {json.dumps(obj['error'])[:200]}"
+                return
+            text, n, reason = _chunk_text(obj, ep.kind)
+            if text:
+                if rec.first_token is None:
+                    rec.first_token = now
+                rec.chunk_times.append(now)
+                texts.append(text)
+                if n is None:
+                    counted = False
+                rec.chunk_tokens.append(n if n is not None else 1)
+            if reason:
+                rec.finish_reason = reason
+            _usage(rec, obj)
+    rec.end = time.monotonic() - clock0
+    _settle_tokens(rec, texts, counted)
+    if rec.finish_reason is None:
+        rec.error = "stream ended without a finish reason" + ("" if done else " or [DONE]")
+    elif rec.finish_reason not in ("stop", "length", "eos"):
+        rec.error = f"finish reason {rec.finish_reason!r}"
+    elif rec.first_token is None:
+        rec.error = "no tokens received"
+    else:
+        rec.ok = True
