@@ -242,7 +242,8 @@ async def run_bench(cfg: BenchConfig, writer: RecordWriter,
                       {**probe.extras, **ep.extra_body})
         tokenizer = await find_tokenizer(client, ep) if probe.tokenizer else None
         factory = PromptFactory(tokenizer if isinstance(tokenizer, Tokenizer) else None,
-                                probe.template_tokens, probe.tokens_per_word, cfg.seed)
+                                probe.template_tokens, probe.tokens_per_word, cfg.seed,
+                                chat=ep.kind == "chat", root=ep.root)
         most = max(p.batch_size or p.num_requests for p in cfg.points)
         prompts = [await factory.make(client, cfg.input_tokens, i)
                    for i in range(most + cfg.warmup)]

@@ -56,6 +56,35 @@ class Tokenizer:
             return int(data["count"])
         return len(data["tokens"])
 
+    async def count_prompt(self, client: httpx.AsyncClient, text: str, chat: bool,
+                           root: str) -> int | None:
+        """Tokens of the whole prompt the server will see (chat template and BOS
+        included), where the server can tell; None where it cannot."""
+        try:
+            if self.style == "llamacpp":
+                full = text
+                if chat:
+                    r = await client.post(root + "/apply-template", json={
+                        "messages": [{"role": "user", "content": text}]}, timeout=30)
+                    r.raise_for_status()
+                    full = r.json()["prompt"]
+                r = await client.post(self.url, json={"content": full, "add_special": True},
+                                      timeout=30)
+                r.raise_for_status()
+                return len(r.json()["tokens"])
+            if self.style == "vllm":
+                body: dict[str, object] = {"model": self.model}
+                if chat:
+                    body["messages"] = [{"role": "user", "content": text}]
+                else:
+                    body["prompt"] = text
+                r = await client.post(self.url, json=body, timeout=30)
+                r.raise_for_status()
+                return int(r.json()["count"])
+        except (httpx.HTTPError, KeyError, ValueError, TypeError):
+            return None
+        return None
+
 
 async def find_tokenizer(client: httpx.AsyncClient, ep: Endpoint) -> Tokenizer | None:
     """Probe the known tokenize endpoints."""
@@ -66,7 +95,7 @@ async def find_tokenizer(client: httpx.AsyncClient, ep: Endpoint) -> Tokenizer |
             n = await tok.count(client, "hello world")
         except (httpx.HTTPError, KeyError, ValueError, TypeError):
             continue
-        if 1 <= n <= 8:
+        if 1 <= n <= 64:  # any sane tokenizer splits "hello world" into a few tokens
             return tok
     return None
 
@@ -75,11 +104,24 @@ class PromptFactory:
     """Makes prompts whose total prompt tokens (template included) hit a target."""
 
     def __init__(self, tokenizer: Tokenizer | None, template_tokens: int,
-                 tokens_per_word: float, seed: int = 0) -> None:
+                 tokens_per_word: float, seed: int = 0, chat: bool = True,
+                 root: str = "") -> None:
         self.tokenizer = tokenizer
         self.template_tokens = template_tokens
         self.tokens_per_word = tokens_per_word
         self.seed = seed
+        self.chat = chat
+        self.root = root
+        self.whole_prompt: bool | None = None  # can the server count the templated prompt?
+
+    async def _count(self, client: httpx.AsyncClient, text: str) -> tuple[int, bool]:
+        assert self.tokenizer is not None
+        if self.whole_prompt is not False:
+            n = await self.tokenizer.count_prompt(client, text, self.chat, self.root)
+            self.whole_prompt = n is not None
+            if n is not None:
+                return n, True
+        return await self.tokenizer.count(client, text), False
 
     async def make(self, client: httpx.AsyncClient, target: int, index: int) -> str:
         rng = random.Random(f"{self.seed}:{index}:{target}")
@@ -88,19 +130,23 @@ class PromptFactory:
         text = " ".join(words(rng, n))
         if self.tokenizer is None:
             return text
-        # adjust word by word to the exact count (a few tokenize calls per prompt)
-        for _ in range(40):
-            have = await self.tokenizer.count(client, text)
-            if have == content_target:
+        # adjust to the exact count: whole words while far, then single characters
+        for _ in range(200):
+            have, whole = await self._count(client, text)
+            if whole:
+                have += content_target - target  # compare like with like
+            diff = content_target - have
+            if diff == 0:
                 return text
-            if have < content_target:
-                extra = max(int((content_target - have) / self.tokens_per_word), 1)
-                text = text + " " + " ".join(words(rng, extra))
-            else:
-                parts = text.split(" ")
-                drop = max(int((have - content_target) / self.tokens_per_word), 1)
-                if len(parts) > drop:
-                    text = " ".join(parts[:-drop])
+            if abs(diff) > 3 * self.tokens_per_word:
+                k = max(int(abs(diff) / self.tokens_per_word) - 1, 1)
+                if diff > 0:
+                    text = text + " " + " ".join(words(rng, k))
                 else:
-                    text = text[: max(len(text) - drop, 1)]
+                    parts = text.split(" ")
+                    text = " ".join(parts[:-k]) if len(parts) > k else parts[0]
+            elif diff > 0:
+                text = text + (" " if rng.random() < 0.5 else "") + rng.choice("abcdefghij")
+            else:
+                text = text[:-1] if len(text) > 1 else text
         return text

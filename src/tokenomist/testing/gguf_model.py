@@ -102,7 +102,13 @@ def write_model(path: Path, shape: ModelShape, seed: int = 0, dtype: str = "f32"
     kv = shape.kv_heads * shape.head_dim
     tensor("token_embd.weight", vocab, e)
     tensor("output_norm.weight", e)
-    tensor("output.weight", vocab, e)
+    # only word pieces can win: special and byte tokens get zero logits, word pieces large
+    # random ones, so greedy decoding never emits EOS or text-less tokens
+    out = (rng.standard_normal((vocab, e)) / np.sqrt(e) * 20.0).astype(np_dtype)
+    normal = np.array([t == int(gguf.TokenType.NORMAL) and tok.startswith("▁") and len(tok) > 1
+                       for t, tok in zip(types, tokens, strict=True)])
+    out[~normal] = 0.0
+    w.add_tensor("output.weight", out)
     for i in range(shape.blocks):
         p = f"blk.{i}."
         tensor(p + "attn_norm.weight", e)
@@ -122,7 +128,7 @@ def write_model(path: Path, shape: ModelShape, seed: int = 0, dtype: str = "f32"
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("out", type=Path)
     ap.add_argument("--size", choices=sorted(SIZES), default="tiny")
     ap.add_argument("--dtype", choices=("f32", "f16"), default="f32")
