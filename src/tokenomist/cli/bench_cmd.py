@@ -18,7 +18,7 @@ from tokenomist.bench.requests_log import RecordWriter, RequestRecord
 from tokenomist.errors import InvalidValueError
 
 
-def _points(batch_sizes: str | None, concurrency: int | None, request_rate: str | None,
+def _points(batch_sizes: str | None, concurrency: str | None, request_rate: str | None,
             num_requests: int | None, arrivals: str) -> list[LoadPoint]:
     from tokenomist.cli.app import parse_int_list
 
@@ -31,7 +31,8 @@ def _points(batch_sizes: str | None, concurrency: int | None, request_rate: str 
     if num_requests is None or num_requests < 1:
         raise InvalidValueError("--num-requests must be a positive integer")
     if concurrency is not None:
-        return [LoadPoint("closed", num_requests, concurrency=concurrency)]
+        return [LoadPoint("closed", num_requests, concurrency=c)
+                for c in parse_int_list(concurrency, "concurrency")]
     rates = []
     for t in (request_rate or "").split(","):
         try:
@@ -68,8 +69,8 @@ def bench_cmd(
     output_tokens: Annotated[int, typer.Option(help="output tokens per request")] = 300,
     batch_sizes: Annotated[str | None, typer.Option(help="bursts: comma-separated sizes")]
     = None,
-    concurrency: Annotated[int | None, typer.Option(help="closed loop: requests in flight")]
-    = None,
+    concurrency: Annotated[str | None, typer.Option(
+        help="closed loop: requests in flight (comma-separated for a sweep)")] = None,
     request_rate: Annotated[str | None, typer.Option(
         help="open loop: requests per second (comma-separated for a sweep)")] = None,
     num_requests: Annotated[int | None, typer.Option(help="requests per closed/open point")]

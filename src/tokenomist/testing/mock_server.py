@@ -69,6 +69,7 @@ class MockServer:
         app.router.add_post("/tokenize", self._tokenize)
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/metrics", self._metrics)
+        app.router.add_get("/stats", self._stats)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -108,6 +109,14 @@ class MockServer:
 
     async def _metrics(self, request: web.Request) -> web.Response:
         return web.Response(text=f"mock_requests_total {self.count}\n")
+
+    async def _stats(self, request: web.Request) -> web.Response:
+        gaps = self.sent_gaps
+        body = {"requests": self.count, "chunks": len(gaps),
+                "mean_gap_s": sum(gaps) / len(gaps) if gaps else None}
+        if request.query.get("reset"):
+            self.sent_gaps = []
+        return web.json_response(body)
 
     async def _tokenize(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -181,3 +190,28 @@ class MockServer:
             await resp.write(b"data: [DONE]\n\n")
             await resp.write_eof()
             return resp
+
+
+def main() -> None:
+    """Run the mock server in the foreground: ``python -m tokenomist.testing.mock_server``."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description="deterministic OpenAI-compatible mock server")
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--ttft", type=float, default=0.02)
+    ap.add_argument("--gap", type=float, default=0.005)
+    ap.add_argument("--tokens-per-chunk", type=int, default=1)
+    args = ap.parse_args()
+    srv = MockServer(MockConfig(ttft_s=args.ttft, gap_s=args.gap,
+                                tokens_per_chunk=args.tokens_per_chunk, send_timings=False))
+    srv.start()
+    print(srv.port, flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        srv.stop()
+
+
+if __name__ == "__main__":
+    main()
