@@ -178,6 +178,8 @@ def test_price_contract_on_article_results() -> None:
         assert round(row[batch]["usd_per_million_input"], 2) == usd_in
         assert round(row[batch]["usd_per_million_output"], 2) == usd_out
         assert "total_tokens_per_s" in row[batch]
+        assert row[batch]["output_tokens_per_s_per_usd_hour"] == pytest.approx(
+            row[batch]["output_tokens_per_s"] / 10.0)
 
 
 def test_estimate_output_goes_straight_to_price(tmp_path: Path) -> None:

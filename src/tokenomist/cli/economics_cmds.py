@@ -114,6 +114,8 @@ def price_cmd(
                 primary = a
         elif method == "attribution":
             price_by_attribution(p, num_gpus=n, usd_per_gpu_hour=price.usd_per_gpu_hour)
+        row["output_tokens_per_s_per_usd_hour"] = p.output_tokens_per_s / (
+            n * price.usd_per_gpu_hour)  # tokens/s bought by each dollar per hour
         row.update(usd_per_million_input=primary.usd_per_million_input,
                    usd_per_million_output=primary.usd_per_million_output,
                    usd_per_request=primary.usd_per_request, run_cost_usd=primary.run_cost_usd,
