@@ -88,6 +88,7 @@ async def _openai_run(base: str, n: int) -> dict[str, Any]:
     t0 = time.perf_counter()
     await asyncio.gather(*(one() for _ in range(n)))
     wall = time.perf_counter() - t0
+    await client.close()
     gaps.sort()
     return {"itl_mean": sum(gaps) / len(gaps), "itl_p50": gaps[len(gaps) // 2],
             "tok_s": tokens / wall}
