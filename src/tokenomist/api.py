@@ -124,12 +124,21 @@ def estimate_deployment(d: Deployment, *, input_tokens: int = 2035, output_token
             f"at most {memory.max_sequences} requests of {input_tokens}+{output_tokens} tokens "
             f"run at once (KV cache {memory.kv_tokens:,} tokens, max_num_seqs "
             f"{s.max_num_seqs}); larger bursts queue")
+    cal = d.engine.calibration
+    if cal is not None:
+        half = 1.96 * cal.residual_log_sd
+        points = [p.model_copy(update={"output_tokens_per_s_interval": (
+            p.output_tokens_per_s * float(np.exp(-half)),
+            p.output_tokens_per_s * float(np.exp(half)))}) for p in points]
+        if (cal.model, cal.hardware) != (d.model.name, d.hardware.id):
+            warnings.append(f"the profile was calibrated on {cal.model} on {cal.hardware}: "
+                            "its error figures may not carry over")
     return EstimateResult(
         model=d.model.name, hardware=d.hardware.id, engine=d.engine.id, tp=d.tp, pp=d.pp,
         ep=d.ep, num_gpus=d.num_gpus,
         precision=d.precision or _native_label(d), kv_dtype=d.kv_dtype,
         method="simulation" if simulate else "closed_form", memory=memory, points=points,
-        warnings=warnings)
+        warnings=warnings, calibration=cal.model_dump() if cal else None)
 
 
 def _native_label(d: Deployment) -> str:

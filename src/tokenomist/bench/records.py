@@ -23,4 +23,8 @@ class MeasuredPoint:
     tpot_s: float | None = None
     # mean over requests of (its output tokens / its end-to-end latency)
     request_tokens_per_s: float | None = None
+    load: str = "burst"  # "burst", "closed" (concurrency) or "open" (request rate)
+    concurrency: int | None = None
+    request_rate: float | None = None
+    num_requests: int | None = None  # closed/open: requests measured (batch_size for bursts)
     source: str = ""

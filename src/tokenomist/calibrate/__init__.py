@@ -1,5 +1,6 @@
 """Calibration: fit the cost model's efficiency priors to measured runs."""
 
+from tokenomist.calibrate.calibrate import CALIBRATION_PARAMS, Calibration, calibrate
 from tokenomist.calibrate.fit import (
     BOUNDS,
     DEFAULT_PARAMS,
@@ -11,9 +12,12 @@ from tokenomist.calibrate.fit import (
 
 __all__ = [
     "BOUNDS",
+    "CALIBRATION_PARAMS",
     "DEFAULT_PARAMS",
+    "Calibration",
     "FitResult",
     "Observation",
+    "calibrate",
     "fit_efficiency",
     "predict_throughput",
 ]

@@ -83,28 +83,64 @@ def predict_throughput(observations: Sequence[Observation],
 
 def predict(observations: Sequence[Observation], efficiency: EfficiencyPriors | None = None
             ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Predicted (output tokens/s, mean per-request tokens/s) of each observation."""
-    groups: dict[tuple[int, int, int], list[int]] = defaultdict(list)
-    deps: dict[int, Deployment] = {}
-    for k, ob in enumerate(observations):
-        key = (id(ob.deployment), ob.point.input_tokens, ob.point.max_output_tokens)
-        groups[key].append(k)
-        deps[id(ob.deployment)] = ob.deployment
+    """Predicted (output tokens/s, mean per-request tokens/s) of each observation.
+
+    Bursts and closed loops go through the closed-form estimator (a closed loop of C is a
+    burst of N requests admitted at most C at a time); open loops through the simulator.
+    """
     out = np.empty(len(observations))
     per_req = np.empty(len(observations))
-    estimators: dict[int, BurstEstimator] = {}
-    for (dep_id, i_tok, o_tok), idx in groups.items():
-        if dep_id not in estimators:
+    groups: dict[tuple[int, int, int, int], list[int]] = defaultdict(list)
+    deps: dict[int, Deployment] = {}
+    for k, ob in enumerate(observations):
+        p = ob.point
+        deps[id(ob.deployment)] = ob.deployment
+        if p.load == "open":
+            out[k], per_req[k] = _predict_open(ob, efficiency)
+            continue
+        cap = p.concurrency if p.load == "closed" and p.concurrency else 0
+        groups[(id(ob.deployment), cap, p.input_tokens, p.max_output_tokens)].append(k)
+    estimators: dict[tuple[int, int], BurstEstimator] = {}
+    for (dep_id, cap, i_tok, o_tok), idx in groups.items():
+        key = (dep_id, cap)
+        if key not in estimators:
             d = deps[dep_id]
-            cost = CostModel(d, efficiency) if efficiency is not None else None
-            estimators[dep_id] = BurstEstimator(d, cost)
-        est = estimators[dep_id]
-        pts = est.estimate([observations[k].point.batch_size for k in idx], i_tok, o_tok)
-        for k, p in zip(idx, pts, strict=True):
+            if cap:
+                d = _limit_concurrency(d, cap)
+            estimators[key] = BurstEstimator(d, CostModel(d, efficiency)
+                                             if efficiency is not None else None)
+        est = estimators[key]
+        sizes = [observations[k].point.num_requests or observations[k].point.batch_size
+                 for k in idx]
+        pts = est.estimate(sizes, i_tok, o_tok)
+        for k, n, pt in zip(idx, sizes, pts, strict=True):
             ob = observations[k]
-            out[k] = ob.point.batch_size * ob.point.output_tokens / p.elapsed_s
-            per_req[k] = p.request_tokens_per_s * ob.point.output_tokens / o_tok
+            out[k] = n * ob.point.output_tokens / pt.elapsed_s
+            per_req[k] = pt.request_tokens_per_s * ob.point.output_tokens / o_tok
     return out, per_req
+
+
+def _limit_concurrency(d: Deployment, cap: int) -> Deployment:
+    """The deployment as a client keeping at most ``cap`` requests in flight sees it."""
+    from dataclasses import replace
+    sched = d.engine.scheduler
+    return replace(d, engine=d.engine.with_scheduler(
+        max_num_seqs=min(sched.max_num_seqs, cap)))
+
+
+def _predict_open(ob: Observation, efficiency: EfficiencyPriors | None) -> tuple[float, float]:
+    from tokenomist.perf.simulator import Requests, Simulator
+    p = ob.point
+    n = p.num_requests or p.batch_size
+    rate = p.request_rate or 1.0
+    arrivals = np.arange(n) / rate
+    sim = Simulator(ob.deployment, CostModel(ob.deployment, efficiency)
+                    if efficiency is not None else None)
+    r = sim.run(Requests.of(arrivals, np.full(n, p.input_tokens),
+                            np.full(n, p.max_output_tokens)))
+    scale = p.output_tokens / p.max_output_tokens
+    return (n * p.output_tokens / r.elapsed_s,
+            float(np.mean(p.max_output_tokens / r.e2e_s)) * scale)
 
 
 def fit_efficiency(observations: Sequence[Observation], params: Sequence[str] = DEFAULT_PARAMS,

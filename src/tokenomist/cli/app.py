@@ -266,9 +266,11 @@ def estimate_cmd(
 
 def _register_commands() -> None:
     from tokenomist.cli.bench_cmd import register as register_bench
+    from tokenomist.cli.calibrate_cmd import register as register_calibrate
     from tokenomist.cli.economics_cmds import register as register_economics
     register_economics(app)
     register_bench(app)
+    register_calibrate(app)
 
 
 _register_commands()

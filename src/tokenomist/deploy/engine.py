@@ -96,6 +96,28 @@ class EfficiencyPriors(BaseModel):
                                                           "bandwidth a collective achieves")
 
 
+class CalibrationInfo(BaseModel):
+    """How a profile was calibrated, and how wrong it was on data it had and had not seen."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: str
+    hardware: str
+    tp: int = 1
+    pp: int = 1
+    files: list[str]
+    points: int
+    params: dict[str, float]
+    stderr: dict[str, float]
+    in_sample_mape: float
+    cv_mape: float | None = None
+    cv_scheme: str = ""
+    residual_log_sd: float = Field(
+        ge=0, description="standard deviation of log(predicted / measured) throughput, "
+                          "cross-validated where possible: the width of prediction intervals")
+    date: str = ""
+
+
 class EngineProfile(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -108,6 +130,7 @@ class EngineProfile(BaseModel):
     fitted_on: list[str] = Field(default_factory=list,
                                  description="measurements the efficiencies were fitted on")
     notes: str = ""
+    calibration: CalibrationInfo | None = None
 
     def with_efficiency(self, **changes: float) -> EngineProfile:
         eff = self.efficiency.model_copy(update=changes)

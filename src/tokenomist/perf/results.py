@@ -45,6 +45,9 @@ class EstimatePoint(BaseModel):
     prefill_s: float = Field(description="wall time attributed to prefill: what the steps "
                                          "took beyond the decodes they carried")
     decode_s: float = Field(description="wall time the decodes alone would have taken")
+    output_tokens_per_s_interval: tuple[float, float] | None = Field(
+        None, description="95% prediction interval, from a calibrated profile's "
+                          "cross-validated residuals")
 
 
 class MemorySummary(BaseModel):
@@ -80,3 +83,4 @@ class EstimateResult(BaseModel):
     memory: MemorySummary
     points: list[EstimatePoint]
     warnings: list[str] = Field(default_factory=list)
+    calibration: dict[str, object] | None = None

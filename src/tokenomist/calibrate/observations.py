@@ -1,0 +1,97 @@
+"""Measured runs of any supported format, as points the cost model can be fitted to.
+
+Formats: tokenomist bench summaries (``tokenomist.bench/1``), the article's result files,
+and ``vllm bench serve`` result JSON (``--save-result``: ``duration``, ``completed``,
+``total_input_tokens``, ``total_output_tokens``, ``max_concurrency``, ``request_rate``,
+``mean_ttft_ms``...).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from tokenomist._validation import read_json
+from tokenomist.bench.article_format import is_article_format, parse_article_results
+from tokenomist.bench.records import MeasuredPoint
+from tokenomist.errors import ConfigError
+
+
+def _num(d: dict[str, Any], key: str, source: str, where: str = "") -> float:
+    v = d.get(key)
+    if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
+        raise ConfigError(source, f"{where}{key}", "missing or not a number")
+    return float(v)
+
+
+def _bench_points(data: dict[str, Any], source: str) -> list[MeasuredPoint]:
+    out = []
+    for k, p in enumerate(data.get("points") or []):
+        where = f"points[{k}]."
+        if not p.get("completed"):
+            continue
+        elapsed = _num(p, "elapsed_s", source, where)
+        mean_e2e = (p.get("e2e_s") or {}).get("mean")
+        out_tokens = _num(p, "output_tokens", source, where)
+        load = p.get("load", "burst")
+        n = int(p["completed"])
+        out.append(MeasuredPoint(
+            batch_size=int(p.get("batch_size") or n), input_tokens=round(_num(
+                p, "input_tokens", source, where)), output_tokens=out_tokens,
+            elapsed_s=elapsed, output_tokens_per_s=_num(p, "output_tokens_per_s", source, where),
+            max_output_tokens=int(p.get("requested_output_tokens") or round(out_tokens)),
+            ttft_s=(p.get("ttft_s") or {}).get("mean"), tpot_s=(p.get("tpot_s") or {}).get("mean"),
+            request_tokens_per_s=out_tokens / mean_e2e if mean_e2e else None, source=source,
+            load=load, concurrency=p.get("concurrency"), request_rate=p.get("request_rate"),
+            num_requests=n))
+    if not out:
+        raise ConfigError(source, "points", "no completed load points")
+    return out
+
+
+def _vllm_points(data: dict[str, Any], source: str) -> list[MeasuredPoint]:
+    n = int(_num(data, "completed", source))
+    if n < 1:
+        raise ConfigError(source, "completed", "no completed requests")
+    duration = _num(data, "duration", source)
+    out_total = _num(data, "total_output_tokens", source)
+    in_total = _num(data, "total_input_tokens", source)
+    rate = data.get("request_rate")
+    conc = data.get("max_concurrency")
+    rate_f = float(rate) if isinstance(rate, (int, float)) and math.isfinite(rate) else None
+    if isinstance(rate, str) and rate.lower() not in ("inf", "infinity"):
+        rate_f = float(rate)
+    if rate_f is not None:
+        load = "open"
+    elif isinstance(conc, int) and conc > 0:
+        load = "closed"
+    else:
+        load, conc = "burst", None
+    ttft = data.get("mean_ttft_ms")
+    tpot = data.get("mean_tpot_ms")
+    e2e = data.get("mean_e2el_ms")
+    return [MeasuredPoint(
+        batch_size=n, input_tokens=round(in_total / n), output_tokens=out_total / n,
+        elapsed_s=duration, output_tokens_per_s=out_total / duration,
+        max_output_tokens=round(out_total / n),
+        ttft_s=ttft / 1e3 if isinstance(ttft, (int, float)) else None,
+        tpot_s=tpot / 1e3 if isinstance(tpot, (int, float)) else None,
+        request_tokens_per_s=(out_total / n) / (e2e / 1e3) if isinstance(e2e, (int, float))
+        and e2e > 0 else None, source=source, load=load,
+        concurrency=conc if load == "closed" else None, request_rate=rate_f, num_requests=n)]
+
+
+def load_measured(path: Path) -> list[MeasuredPoint]:
+    """Measured points of a results file, whichever supported tool wrote it."""
+    data = read_json(path)
+    source = str(path)
+    if is_article_format(data):
+        return parse_article_results(data, source)
+    if isinstance(data, dict) and str(data.get("schema_version", "")).startswith(
+            "tokenomist.bench"):
+        return _bench_points(data, source)
+    if isinstance(data, dict) and "duration" in data and "completed" in data:
+        return _vllm_points(data, source)
+    raise ConfigError(source, None, "not a measured run: expected a tokenomist bench summary, "
+                                    "the article's format or vllm bench serve JSON")
