@@ -41,6 +41,12 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "comm_bandwidth": (0.1, 0.95),
 }
 
+# Prior on each knob: a Gaussian centred on the engine profile's value whose standard
+# deviation is this share of the knob's plausible range, against data whose typical
+# relative error (the model's own, not only the measurement's) is MODEL_ERROR.
+PRIOR_WIDTH = 0.25
+MODEL_ERROR = 0.03
+
 DEFAULT_PARAMS = ("flops", "bandwidth", "attention_bandwidth", "step_overhead_s",
                   "seq_overhead_s", "comm_latency_s")
 
@@ -144,13 +150,21 @@ def _predict_open(ob: Observation, efficiency: EfficiencyPriors | None) -> tuple
 
 
 def fit_efficiency(observations: Sequence[Observation], params: Sequence[str] = DEFAULT_PARAMS,
-                   base: EfficiencyPriors | None = None, loss: str = "soft_l1",
-                   f_scale: float = 0.05, use_request_speed: bool = True,
-                   request_weight: float = 0.5) -> FitResult:
-    """Least-squares fit of ``params`` (names of EfficiencyPriors fields).
+                   base: EfficiencyPriors | None = None, f_scale: float = 0.05,
+                   use_request_speed: bool = True, request_weight: float = 0.5,
+                   prior_width: float | None = PRIOR_WIDTH,
+                   model_error: float = MODEL_ERROR) -> FitResult:
+    """Robust least-squares fit of ``params`` (names of EfficiencyPriors fields).
 
     Residuals are log(predicted / measured) output throughput and, where the results
-    record it, ``request_weight`` x log-ratio of the mean per-request speed.
+    record it, ``request_weight`` x log-ratio of the mean per-request speed; they pass
+    through a ``soft_l1`` loss of scale ``f_scale`` so that a stalled run counts linearly,
+    not quadratically. Each knob also has a Gaussian prior centred on ``base`` with a
+    standard deviation of ``prior_width`` x its plausible range (``BOUNDS``), weighed
+    against data whose typical error is ``model_error``: where the data cannot tell two
+    knobs apart (per-step overhead and weight bandwidth trade off exactly in memory-bound
+    decode steps) the fit stays near the prior instead of wandering along the valley, and
+    the reported standard errors say so. ``prior_width=None`` fits the data alone.
     """
     if not observations:
         raise InvalidValueError("nothing to fit: no measured points")
@@ -165,6 +179,9 @@ def fit_efficiency(observations: Sequence[Observation], params: Sequence[str] = 
     measured = np.array([ob.point.output_tokens_per_s for ob in observations])
     req_meas = np.array([ob.point.request_tokens_per_s or np.nan for ob in observations])
     has_req = np.isfinite(req_meas) & (np.array([ob.point.batch_size for ob in observations]) > 1)
+    use_req = use_request_speed and bool(np.any(has_req))
+    n_data = len(observations) + (int(np.sum(has_req)) if use_req else 0)
+    z0 = np.clip((np.array([getattr(base, n) for n in names]) - lo) / span, 0.0, 1.0)
 
     def eff_of(z: NDArray[np.float64]) -> EfficiencyPriors:
         vals = lo + z * span
@@ -173,31 +190,56 @@ def fit_efficiency(observations: Sequence[Observation], params: Sequence[str] = 
     def residuals(z: NDArray[np.float64]) -> NDArray[np.float64]:
         pred, req = predict(observations, eff_of(z))
         r = np.log(pred / measured)
-        if use_request_speed and np.any(has_req):
+        if use_req:
             # per-request speed: how finish times spread over a burst (prefill vs decode)
             r = np.concatenate([r, request_weight * np.log(req[has_req] / req_meas[has_req])])
+        if prior_width is not None:
+            r = np.concatenate([r, model_error * (z - z0) / prior_width])
         return np.asarray(r, dtype=np.float64)
 
-    z0 = np.clip((np.array([getattr(base, n) for n in names]) - lo) / span, 0.0, 1.0)
+    def loss(u: NDArray[np.float64]) -> NDArray[np.float64]:
+        # soft_l1 on the data rows, plain squares on the prior rows
+        rho = np.empty((3, u.size))
+        d = u[:n_data]
+        rho[0, :n_data] = 2.0 * (np.sqrt(1.0 + d) - 1.0)
+        rho[1, :n_data] = (1.0 + d) ** -0.5
+        rho[2, :n_data] = -0.5 * (1.0 + d) ** -1.5
+        rho[0, n_data:] = u[n_data:]
+        rho[1, n_data:] = 1.0
+        rho[2, n_data:] = 0.0
+        return rho
+
     res = least_squares(residuals, z0, bounds=(np.zeros_like(z0), np.ones_like(z0)),
                         loss=loss, f_scale=f_scale, diff_step=1e-3, x_scale="jac")
     eff = eff_of(res.x)
     values = {n: float(getattr(eff, n)) for n in names}
-    stderr = _stderr(res.jac, res.fun, span, names)
+    data_resid = res.fun[:n_data]
+    weights = (1.0 + (data_resid / f_scale) ** 2) ** -0.5
+    stderr = _stderr(res.jac[:n_data], data_resid, weights, span, names,
+                     None if prior_width is None else prior_width)
     return FitResult(efficiency=eff, params=names, values=values, stderr=stderr,
                      predicted_tps=predict_throughput(observations, eff),
                      measured_tps=measured, success=bool(res.success),
                      message=str(res.message))
 
 
-def _stderr(jac: NDArray[np.float64], resid: NDArray[np.float64], span: NDArray[np.float64],
-            names: tuple[str, ...]) -> dict[str, float]:
-    """Standard errors from the Gauss-Newton covariance s^2 (J^T J)^-1."""
+def _stderr(jac: NDArray[np.float64], resid: NDArray[np.float64],
+            weights: NDArray[np.float64], span: NDArray[np.float64], names: tuple[str, ...],
+            prior_width: float | None) -> dict[str, float]:
+    """Standard errors from the Laplace approximation of the posterior.
+
+    Data precision J^T J / s^2 (J: the robust-weighted Jacobian of the data rows; s^2:
+    the robust-weighted residual variance), plus the prior precision 1 / prior_width^2
+    in the fitted unit (the plausible range), then scaled back to the knob's unit.
+    """
     m, k = jac.shape
     dof = max(m - k, 1)
-    s2 = float(np.sum(resid**2) / dof)
+    s2 = max(float(np.sum(weights * resid**2) / dof), 1e-12)
+    precision = jac.T @ jac / s2
+    if prior_width is not None:
+        precision = precision + np.eye(k) / prior_width**2
     try:
-        cov = np.linalg.pinv(jac.T @ jac) * s2
+        cov = np.linalg.pinv(precision)
         se = np.sqrt(np.clip(np.diag(cov), 0.0, None)) * span
     except np.linalg.LinAlgError:  # pragma: no cover - degenerate Jacobian
         se = np.full(k, np.nan)
