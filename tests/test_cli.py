@@ -94,3 +94,39 @@ def test_malformed_config_names_field(tmp_path) -> None:  # type: ignore[no-unty
     r = run("estimate", "--model", str(p), "--tp", "1")
     assert r.returncode == 2
     assert "num_hidden_layers" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_scheduler_overrides_and_bad_values() -> None:
+    """--max-num-seqs 1 serializes a burst: four requests take four times one request."""
+    args = ["estimate", "--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--tp", "1",
+            "--input-tokens", "1000", "--output-tokens", "100", "--json"]
+    one = json.loads(run(*args, "--batch-sizes", "1").stdout)["points"][0]
+    r = run(*args, "--batch-sizes", "4", "--max-num-seqs", "1")
+    assert r.returncode == 0, r.stderr
+    four = json.loads(r.stdout)["points"][0]
+    assert four["elapsed_s"] == pytest.approx(4 * one["elapsed_s"], rel=5e-3)
+    r = run(*args, "--batch-sizes", "4", "--max-batched-tokens", "0")
+    assert r.returncode == 2 and "max_num_batched_tokens" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_probe_cpu_writes_a_usable_accelerator(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "cpu.json"
+    r = run("hardware", "--probe-cpu", str(out), "--probe-threads", "1", "--probe-id", "mine")
+    assert r.returncode == 0, r.stderr
+    acc = json.loads(out.read_text())
+    assert acc["id"] == "mine" and acc["vendor"] == "cpu"
+    assert 1e9 < acc["memory_bandwidth_tbps"] * 1e12 < 2e12  # DRAM: GB/s to a few TB/s
+    assert 1e9 < acc["peak_tflops"]["fp32"] * 1e12 < 1e14
+    # usable wherever an accelerator is: a small model on it, in float32
+    r = run("estimate", "--model", str(tmp_path / "cfg" / "config.json"), "--hardware", str(out))
+    assert r.returncode != 0  # no such config yet: a clear error
+    (tmp_path / "cfg").mkdir()
+    from tokenomist.testing.gguf_model import SIZES, ModelShape, write_hf_config
+    write_hf_config(tmp_path / "cfg" / "config.json", ModelShape(*SIZES["small"]))
+    r = run("estimate", "--model", str(tmp_path / "cfg" / "config.json"), "--hardware",
+            str(out), "--tp", "1", "--engine", "llamacpp-cpu", "--precision", "fp32",
+            "--input-tokens", "100", "--output-tokens", "20", "--batch-sizes", "1,2", "--json")
+    assert r.returncode == 0, r.stderr
+    pts = json.loads(r.stdout)["points"]
+    assert pts[0]["tpot_s"] > 0 and pts[1]["output_tokens_per_s"] > pts[0]["output_tokens_per_s"]

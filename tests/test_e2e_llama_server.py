@@ -123,3 +123,21 @@ def test_llama_cpp_python_traps_are_failures(models: dict[str, Path], tmp_path: 
     assert any("finish reason" in k or "disconnected" in k for k in p["failures"])
     # its server ignores ignore_eos and sends no usage in streams: the probe says so
     assert not s["probe"]["usage_in_stream"]
+
+
+def test_prompts_are_fresh_so_prefix_caches_cannot_flatter(llama: ServerProcess,
+                                                           tmp_path: Path) -> None:
+    """llama-server caches prompt prefixes per slot. Each request of a run gets its own
+    prompt and each run a fresh seed, so nothing is answered from cache; replaying a run
+    with the same seed is caught and reported."""
+    points = [LoadPoint("burst", 2, batch_size=2), LoadPoint("burst", 4, batch_size=4)]
+    first = bench(llama, points, tmp_path, input_tokens=300, output_tokens=8, seed=1234)
+    fresh = bench(llama, points, tmp_path, input_tokens=300, output_tokens=8)
+    for s in (first, fresh):
+        for p in s["points"]:
+            assert p["cached_prompt_share"] < 0.1 and p["warnings"] == []
+    assert fresh["seed"] != 1234
+    replay = bench(llama, points, tmp_path, input_tokens=300, output_tokens=8, seed=1234)
+    shares = [p["cached_prompt_share"] for p in replay["points"]]
+    assert max(shares) > 0.5
+    assert any("prefix cache" in w for p in replay["points"] for w in p["warnings"])

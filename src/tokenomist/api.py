@@ -30,9 +30,25 @@ ARTICLE_BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 
 def load_deployment(model: str, hardware: str, *, tp: int = 1, pp: int = 1, ep: int = 1,
                     precision: str | None = None, kv_dtype: str = "bf16",
-                    engine: str | EngineProfile = "vllm") -> Deployment:
-    """Resolve names (or file paths) into a validated :class:`Deployment`."""
+                    engine: str | EngineProfile = "vllm", max_num_seqs: int | None = None,
+                    max_num_batched_tokens: int | None = None) -> Deployment:
+    """Resolve names (or file paths) into a validated :class:`Deployment`.
+
+    ``max_num_seqs`` and ``max_num_batched_tokens`` override the engine profile's scheduler
+    limits, as the engines' own flags do (vLLM ``--max-num-seqs``, llama-server
+    ``--parallel`` and ``--ubatch-size``).
+    """
     eng = engine if isinstance(engine, EngineProfile) else resolve_engine(engine)
+    changes: dict[str, object] = {}
+    for name, value in (("max_num_seqs", max_num_seqs),
+                        ("max_num_batched_tokens", max_num_batched_tokens)):
+        if value is not None:
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
+                    or value < 1:
+                raise InvalidValueError(f"{name} must be a positive integer, got {value!r}")
+            changes[name] = int(value)
+    if changes:
+        eng = eng.with_scheduler(**changes)
     return Deployment(model=resolve_model(model), hardware=resolve_hardware(hardware),
                       engine=eng, tp=tp, pp=pp, ep=ep,
                       precision=precision.lower() if precision else None,
@@ -152,10 +168,12 @@ def estimate(model: str = "llama-3.3-70b", hardware: str = "h100-sxm", *, tp: in
              pp: int = 1, ep: int = 1, precision: str | None = None, kv_dtype: str = "bf16",
              engine: str | EngineProfile = "vllm", input_tokens: int = 2035,
              output_tokens: int = 300, batch_sizes: Sequence[int] = ARTICLE_BATCH_SIZES,
-             simulate: bool = False) -> EstimateResult:
+             simulate: bool = False, max_num_seqs: int | None = None,
+             max_num_batched_tokens: int | None = None) -> EstimateResult:
     """Predict throughput, TTFT and TPOT of bursts; defaults are the article's experiment
     (Llama 3.3 70B on 4 x H100 SXM with TP 4 under vLLM, 2035 in / 300 out, B = 1..512)."""
     d = load_deployment(model, hardware, tp=tp, pp=pp, ep=ep, precision=precision,
-                        kv_dtype=kv_dtype, engine=engine)
+                        kv_dtype=kv_dtype, engine=engine, max_num_seqs=max_num_seqs,
+                        max_num_batched_tokens=max_num_batched_tokens)
     return estimate_deployment(d, input_tokens=input_tokens, output_tokens=output_tokens,
                                batch_sizes=batch_sizes, simulate=simulate)

@@ -13,7 +13,7 @@ from typing import Literal
 
 from tokenomist.errors import UnknownNameError
 
-Precision = Literal["bf16", "fp16", "fp8", "int8", "int4", "fp4"]
+Precision = Literal["fp32", "bf16", "fp16", "fp8", "int8", "int4", "fp4"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,9 @@ class Format:
 
 
 FORMATS: dict[str, Format] = {
+    "fp32": Format("fp32", 4.0, "fp32", "32-bit float (CPU inference, e.g. an F32 GGUF); "
+                                        "accelerators without an fp32 entry run it at bf16 "
+                                        "rate"),
     "bf16": Format("bf16", 2.0, "bf16", "16-bit brain float"),
     "fp16": Format("fp16", 2.0, "bf16", "16-bit float (same matrix rate as bf16)"),
     "fp8": Format("fp8", 1.0, "fp8", "8-bit float (E4M3), W8A8 where the hardware has FP8"),
@@ -36,8 +39,8 @@ FORMATS: dict[str, Format] = {
     "fp4": Format("fp4", 0.5 + 1.0 / 32, "fp4", "4-bit float (MXFP4: 8-bit scale per 32)"),
 }
 
-WEIGHT_PRECISIONS: tuple[str, ...] = ("bf16", "fp16", "fp8", "int8", "int4", "fp4")
-KV_DTYPES: tuple[str, ...] = ("bf16", "fp16", "fp8", "int8")
+WEIGHT_PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16", "fp8", "int8", "int4", "fp4")
+KV_DTYPES: tuple[str, ...] = ("fp32", "bf16", "fp16", "fp8", "int8")
 
 
 def weight_format(name: str) -> Format:

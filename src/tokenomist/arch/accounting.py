@@ -182,7 +182,15 @@ def weight_bytes(arch: ModelArch, precision: str | None = None) -> float:
     dense_fmt, expert_fmt = linear_formats(arch, precision)
     linear_dense = p.attention + p.dense_mlp + p.shared_experts
     return (linear_dense * dense_fmt + p.routed_experts * expert_fmt
-            + 2.0 * (p.embedding + p.lm_head + p.router + p.norms))
+            + other_weight_bytes(arch, precision)
+            * (p.embedding + p.lm_head + p.router + p.norms))
+
+
+def other_weight_bytes(arch: ModelArch, precision: str | None) -> float:
+    """Bytes per parameter of embeddings, LM head, norms and routers: 16-bit, as in the
+    quantized checkpoints, unless the whole model is kept in float32."""
+    dense_fmt, _ = linear_formats(arch, precision)
+    return 4.0 if dense_fmt >= 4.0 else 2.0
 
 
 def linear_formats(arch: ModelArch, precision: str | None) -> tuple[float, float]:

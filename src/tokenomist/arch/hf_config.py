@@ -326,9 +326,13 @@ SUPPORTED_MODEL_TYPES = tuple(sorted(_PARSERS))
 
 
 def _native_precision(f: _Fields, model_type: str) -> dict[str, str]:
-    """Weight precision of the published checkpoint, from ``quantization_config``."""
+    """Weight precision of the published checkpoint, from ``quantization_config`` (or a
+    ``torch_dtype`` / ``dtype`` of float32; 16-bit checkpoints are the default)."""
     q = f.data.get("quantization_config")
     if not isinstance(q, Mapping):
+        dtype = f.data.get("torch_dtype", f.data.get("dtype"))
+        if dtype == "float32":
+            return {"experts": "fp32", "dense": "fp32"}
         return {}
     method = str(q.get("quant_method", "")).lower()
     if method == "mxfp4":

@@ -145,10 +145,16 @@ def _usage(rec: RequestRecord, obj: dict[str, Any]) -> None:
             rec.prompt_tokens = usage["prompt_tokens"]
         if isinstance(usage.get("completion_tokens"), int):
             rec.completion_tokens = usage["completion_tokens"]
+        details = usage.get("prompt_tokens_details")
+        if isinstance(details, dict) and isinstance(details.get("cached_tokens"), int):
+            rec.cached_tokens = details["cached_tokens"]
     timings = obj.get("timings")
     if isinstance(timings, dict):
         rec.server_timings = {k: float(v) for k, v in timings.items()
                               if isinstance(v, (int, float))}
+        cache_n = rec.server_timings.get("cache_n")
+        if rec.cached_tokens is None and cache_n is not None:
+            rec.cached_tokens = int(cache_n)
 
 
 async def _stream(client: httpx.AsyncClient, ep: Endpoint, body: dict[str, Any],

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -61,7 +62,8 @@ class BenchConfig:
     points: list[LoadPoint]
     warmup: int = 2
     timeout_s: float = 600.0
-    seed: int = 0
+    # a fresh seed per run: a server's prefix cache must never hold a previous run's prompts
+    seed: int = field(default_factory=lambda: secrets.randbits(31))
     force_output: bool = True
     scrape_metrics: bool = False
 
@@ -187,6 +189,18 @@ async def _scrape(client: httpx.AsyncClient, ep: Endpoint) -> str | None:
         return None
 
 
+async def preconnect(client: httpx.AsyncClient, ep: Endpoint, n: int) -> None:
+    """Open ``n`` keep-alive connections before a load point (``n`` concurrent GETs of the
+    model list), so that the requests of a burst reach the server together instead of
+    one TCP (and TLS) handshake apart: a server that starts a long step as soon as the
+    first request arrives would otherwise make the others wait for it."""
+    async def one() -> None:
+        with contextlib.suppress(httpx.HTTPError):
+            await client.get(ep.base_url.rstrip("/") + "/models", headers=ep.headers())
+
+    await asyncio.gather(*(one() for _ in range(n)))
+
+
 async def run_point(client: httpx.AsyncClient, ep: Endpoint, point: LoadPoint,
                     prompts: list[str], cfg: BenchConfig, writer: RecordWriter,
                     on_done: Callable[[RequestRecord], None]) -> list[RequestRecord]:
@@ -244,23 +258,35 @@ async def run_bench(cfg: BenchConfig, writer: RecordWriter,
         factory = PromptFactory(tokenizer if isinstance(tokenizer, Tokenizer) else None,
                                 probe.template_tokens, probe.tokens_per_word, cfg.seed,
                                 chat=ep.kind == "chat", root=ep.root)
-        most = max(p.batch_size or p.num_requests for p in cfg.points)
-        prompts = [await factory.make(client, cfg.input_tokens, i)
-                   for i in range(most + cfg.warmup)]
+        # every request gets its own prompt, never sent before in this run, so that no
+        # server can answer from its prefix cache (the prompts of a point are made before
+        # the point starts, outside its timing)
+        next_index = 0
+
+        async def fresh(n: int) -> list[str]:
+            nonlocal next_index
+            out = [await factory.make(client, cfg.input_tokens, next_index + i)
+                   for i in range(n)]
+            next_index += n
+            return out
+
+        warm = await fresh(cfg.warmup)
         # warm-up: recorded, excluded from statistics
         clock0 = time.monotonic()
         for i in range(cfg.warmup):
             rec = RequestRecord(point="warmup", index=i, warmup=True, intended_start=0.0,
                                 requested_output_tokens=cfg.output_tokens)
-            await send(client, ep, prompts[-1 - i], rec, clock0, cfg.timeout_s)
+            await send(client, ep, warm[i], rec, clock0, cfg.timeout_s)
             writer.write(rec)
         metrics_before = await _scrape(client, ep) if cfg.scrape_metrics else None
         points = []
         for point in cfg.points:
+            prompts = await fresh(point.batch_size or point.num_requests)
+            await preconnect(client, ep, point.batch_size or point.concurrency or 1)
             on_point(point)
             monitor = LoopMonitor()
             monitor.start()
-            recs = await run_point(client, ep, point, prompts[:most], cfg, writer, on_done)
+            recs = await run_point(client, ep, point, prompts, cfg, writer, on_done)
             client_stats = await monitor.stop()
             row = summarize_point(point.describe(), recs)
             row["client"] = client_stats
@@ -270,7 +296,7 @@ async def run_bench(cfg: BenchConfig, writer: RecordWriter,
     summary: dict[str, Any] = {
         "schema_version": BENCH_SCHEMA, "base_url": ep.base_url, "model": ep.model,
         "endpoint": ep.kind, "stream": ep.stream, "input_tokens": cfg.input_tokens,
-        "output_tokens": cfg.output_tokens, "warmup": cfg.warmup,
+        "output_tokens": cfg.output_tokens, "warmup": cfg.warmup, "seed": cfg.seed,
         "probe": probe.__dict__, "points": points, "records": str(writer.path)}
     if cfg.scrape_metrics:
         summary["server_metrics"] = {"before": metrics_before, "after": metrics_after}
@@ -280,6 +306,10 @@ async def run_bench(cfg: BenchConfig, writer: RecordWriter,
 def _client_warnings(row: dict[str, Any], client: dict[str, float],
                      point: LoadPoint) -> list[str]:
     out = []
+    cached = row.get("cached_prompt_share")
+    if cached is not None and cached > 0.1:
+        out.append(f"the server answered {cached:.0%} of prompt tokens from its prefix cache: "
+                   "this is not the throughput of fresh prompts")
     lag = row["send_lag_s"]["p99"] or 0.0
     if point.kind != "closed" and lag > 0.05:
         out.append(f"requests left the client up to {lag * 1e3:.0f} ms late (p99): the client "

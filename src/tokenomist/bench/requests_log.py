@@ -30,6 +30,9 @@ class RequestRecord:
     finish_reason: str | None = None
     prompt_tokens: int | None = None  # as the server reports it (usage)
     completion_tokens: int | None = None
+    # prompt tokens the server did not compute because it had them cached (usage
+    # prompt_tokens_details.cached_tokens, or llama.cpp timings.cache_n)
+    cached_tokens: int | None = None
     requested_output_tokens: int = 0
     chunk_times: list[float] = field(default_factory=list)  # arrival of each content chunk
     chunk_tokens: list[int] = field(default_factory=list)  # tokens in each chunk

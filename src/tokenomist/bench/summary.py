@@ -55,6 +55,11 @@ def summarize_point(point: dict[str, Any], records: list[RequestRecord]) -> dict
         "requested_output_tokens": measured[0].requested_output_tokens if measured else None,
         "send_lag_s": stats([r.send_lag for r in measured]),
     })
+    cached = [(r.cached_tokens, r.prompt_tokens) for r in ok
+              if r.cached_tokens is not None and r.prompt_tokens]
+    if cached:
+        row["cached_prompt_share"] = float(sum(c for c, _ in cached)
+                                           / sum(n or 1 for _, n in cached))
     timings = [r.server_timings for r in ok if r.server_timings]
     if timings:
         row["server_timings_mean"] = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -13,6 +14,7 @@ from rich.table import Table
 from tokenomist import api
 from tokenomist.arch import accounting as acc
 from tokenomist.arch.presets import preset_ids, resolve_model
+from tokenomist.cli.options import MaxBatchedTokens, MaxNumSeqs
 from tokenomist.deploy.engine import builtin_engines
 from tokenomist.errors import InvalidValueError, TokenomistError
 from tokenomist.hardware.catalog import builtin_catalog, resolve_hardware
@@ -148,8 +150,21 @@ def hardware_cmd(
         help="an id, or a JSON file of your own accelerator(s); omit to list the catalog")]
     = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    probe_cpu: Annotated[Path | None, typer.Option(
+        help="measure this machine's CPU (memory bandwidth, matrix FLOP/s) and write it as "
+             "an accelerator JSON usable as --hardware")] = None,
+    probe_id: Annotated[str, typer.Option(help="id of the probed accelerator")] = "this-cpu",
+    probe_threads: Annotated[int | None, typer.Option(
+        help="threads the engine will use (llama-server -t); default: all cores")] = None,
 ) -> None:
     """The accelerator catalog (or one accelerator in detail)."""
+    if probe_cpu is not None:
+        from tokenomist.hardware.probe import probe_cpu as _probe
+        acc = _probe(probe_id, threads=probe_threads)
+        probe_cpu.parent.mkdir(parents=True, exist_ok=True)
+        probe_cpu.write_text(json.dumps(acc.model_dump(exclude_none=True), indent=2) + "\n",
+                             encoding="utf-8")
+        accelerator = str(probe_cpu)
     accs = [resolve_hardware(accelerator)] if accelerator else list(builtin_catalog().values())
     if as_json:
         print_json([a.model_dump() for a in accs])
@@ -161,7 +176,7 @@ def hardware_cmd(
     for a in accs:
         def peak(dt: str, a: Any = a) -> str:
             v = a.peak_tflops.get(dt)
-            return f"{v:,.0f}" if v else "-"
+            return "-" if not v else f"{v:,.0f}" if v >= 10 else f"{v:.3g}"
 
         def price(tier: str, a: Any = a) -> str:
             p = a.price(tier)
@@ -227,6 +242,8 @@ def estimate_cmd(
     = "1,2,4,8,16,32,64,128,256,512",
     simulate: Annotated[bool, typer.Option(help="use the step simulator instead of the "
                                                 "closed form")] = False,
+    max_num_seqs: MaxNumSeqs = None,
+    max_batched_tokens: MaxBatchedTokens = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
     """Throughput, TTFT and TPOT of bursts of identical requests, and what bounds them.
@@ -238,7 +255,8 @@ def estimate_cmd(
     result = api.estimate(model, hardware, tp=tp, pp=pp, ep=ep, precision=precision,
                           kv_dtype=kv_dtype, engine=profile or engine,
                           input_tokens=input_tokens, output_tokens=output_tokens,
-                          batch_sizes=sizes, simulate=simulate)
+                          batch_sizes=sizes, simulate=simulate, max_num_seqs=max_num_seqs,
+                          max_num_batched_tokens=max_batched_tokens)
     if as_json:
         print_json(result.model_dump())
         return

@@ -89,7 +89,10 @@ def bench_cmd(
     = False,
     article_format: Annotated[Path | None, typer.Option(
         help="also write burst points in the article's result format")] = None,
-    seed: Annotated[int, typer.Option()] = 0,
+    seed: Annotated[int | None, typer.Option(
+        help="seed of the prompts and arrival times (default: a fresh one per run, so that "
+             "a server's prefix cache never holds a previous run's prompts; the summary "
+             "records it)")] = None,
 ) -> None:
     """Measure an OpenAI-compatible server: bursts, closed or open loop."""
     from tokenomist.cli.app import out
@@ -100,8 +103,10 @@ def bench_cmd(
     key = api_key or os.environ.get(api_key_env) or None
     ep = Endpoint(base_url=base_url, model=model, kind=endpoint, api_key=key, stream=stream)
     cfg = BenchConfig(endpoint=ep, input_tokens=input_tokens, output_tokens=output_tokens,
-                      points=points, warmup=warmup, timeout_s=timeout, seed=seed,
+                      points=points, warmup=warmup, timeout_s=timeout,
                       scrape_metrics=scrape_metrics)
+    if seed is not None:
+        cfg.seed = seed
     cfg.check()
     rec_path = records or output.with_suffix(".requests.jsonl")
     total = sum(p.batch_size or p.num_requests for p in points)

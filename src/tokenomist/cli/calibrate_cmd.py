@@ -13,15 +13,18 @@ from rich.table import Table
 from tokenomist import api
 from tokenomist.calibrate import CALIBRATION_PARAMS, Observation, calibrate, predict_throughput
 from tokenomist.calibrate.observations import load_measured
+from tokenomist.cli.options import MaxBatchedTokens, MaxNumSeqs
 from tokenomist.errors import InvalidValueError
 
 
 def _observations(files: list[Path], model: str, hardware: str, tp: int, pp: int, engine: str,
-                  precision: str | None, kv_dtype: str) -> list[Observation]:
+                  precision: str | None, kv_dtype: str, max_num_seqs: int | None = None,
+                  max_batched_tokens: int | None = None) -> list[Observation]:
     if not files:
         raise InvalidValueError("give at least one results file")
     d = api.load_deployment(model, hardware, tp=tp, pp=pp, engine=engine, precision=precision,
-                            kv_dtype=kv_dtype)
+                            kv_dtype=kv_dtype, max_num_seqs=max_num_seqs,
+                            max_num_batched_tokens=max_batched_tokens)
     return [Observation(d, p) for f in files for p in load_measured(f)]
 
 
@@ -40,13 +43,16 @@ def calibrate_cmd(
     = ",".join(CALIBRATION_PARAMS),
     profile_id: Annotated[str | None, typer.Option("--id", help="id of the new profile")]
     = None,
+    max_num_seqs: MaxNumSeqs = None,
+    max_batched_tokens: MaxBatchedTokens = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Fit the cost model's efficiency knobs to measured runs; report in-sample and
     cross-validated error; write a profile for `estimate --profile`."""
     from tokenomist.cli.app import out, print_json
 
-    obs = _observations(files, model, hardware, tp, pp, engine, precision, kv_dtype)
+    obs = _observations(files, model, hardware, tp, pp, engine, precision, kv_dtype,
+                        max_num_seqs, max_batched_tokens)
     cal = calibrate(obs, params=[p.strip() for p in params.split(",") if p.strip()],
                     profile_id=profile_id)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -87,12 +93,15 @@ def compare_cmd(
     precision: Annotated[str | None, typer.Option()] = None,
     kv_dtype: Annotated[str, typer.Option()] = "bf16",
     plot: Annotated[Path | None, typer.Option(help="PNG of model vs measurement")] = None,
+    max_num_seqs: MaxNumSeqs = None,
+    max_batched_tokens: MaxBatchedTokens = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Model vs measurement, point by point (and as a plot)."""
     from tokenomist.cli.app import out, print_json
 
-    obs = _observations(files, model, hardware, tp, pp, profile or engine, precision, kv_dtype)
+    obs = _observations(files, model, hardware, tp, pp, profile or engine, precision, kv_dtype,
+                        max_num_seqs, max_batched_tokens)
     pred = predict_throughput(obs)
     rows: list[dict[str, Any]] = []
     for ob, p in zip(obs, pred, strict=True):
@@ -143,13 +152,17 @@ def report_cmd(
     results: Annotated[list[Path] | None, typer.Option(help="measured runs to compare")]
     = None,
     gpu_hourly_usd: Annotated[float | None, typer.Option()] = None,
+    max_num_seqs: MaxNumSeqs = None,
+    max_batched_tokens: MaxBatchedTokens = None,
 ) -> None:
     """One self-contained HTML report: plots, tables, assumptions, calibration error."""
     from tokenomist.cli.app import out, parse_int_list
     from tokenomist.report.html import ReportInputs, build_report
 
     d = api.load_deployment(model, hardware, tp=tp, pp=pp, ep=ep, precision=precision,
-                            kv_dtype=kv_dtype, engine=profile or engine)
+                            kv_dtype=kv_dtype, engine=profile or engine,
+                            max_num_seqs=max_num_seqs,
+                            max_num_batched_tokens=max_batched_tokens)
     page = build_report(ReportInputs(d, input_tokens, output_tokens,
                                      parse_int_list(batch_sizes), results or [],
                                      gpu_hourly_usd))

@@ -24,6 +24,7 @@ from tokenomist.arch.accounting import (
     kv_bytes_per_token_layer,
     linear_formats,
     matrix_params,
+    other_weight_bytes,
     param_breakdown,
 )
 from tokenomist.arch.spec import DenseMLP, ModelArch, MoEMLP
@@ -136,9 +137,10 @@ class Deployment:
             down = m.hidden_size * ((a.q_lora_rank or 0) + a.kv_lora_rank + a.qk_rope_head_dim)
             replicated = down * (self.tp - 1) * m.num_layers
         linear_dense = p.attention + p.dense_mlp + p.shared_experts
+        other_b = other_weight_bytes(m, self.precision)
         per_stage = ((linear_dense + replicated) * dense_b + p.routed_experts * expert_b
-                     + 2.0 * (p.embedding + p.lm_head + p.router)) / self.tp
-        per_stage += 2.0 * p.norms  # norms are replicated
+                     + other_b * (p.embedding + p.lm_head + p.router)) / self.tp
+        per_stage += other_b * p.norms  # norms are replicated
         del mp
         return per_stage / self.pp
 

@@ -67,7 +67,7 @@ class Accelerator(BaseModel):
     @field_validator("peak_tflops")
     @classmethod
     def _has_bf16(cls, v: dict[str, float]) -> dict[str, float]:
-        known = {"bf16", "fp16", "fp8", "int8", "fp4"}
+        known = {"fp32", "bf16", "fp16", "fp8", "int8", "fp4"}
         unknown = set(v) - known
         if unknown:
             raise ValueError(f"unknown dtype(s) {sorted(unknown)}; use {sorted(known)}")

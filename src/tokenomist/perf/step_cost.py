@@ -15,11 +15,12 @@ slower), plus collectives and engine overhead:
 - overhead: a fixed time per step, a time per sequence (scheduling, sampling,
   detokenizing) and, for steps run without CUDA graphs, a launch time per layer.
 
-Small GEMMs reach a lower fraction of peak: a GEMM over M tokens costs as much compute as
-if it had ``M + gemm_half_tokens`` tokens. Decode attention parallelizes over (sequence,
-local KV head) work items; with few of them the GPU's multiprocessors idle, so the
-achieved fraction of bandwidth is ``attention_bandwidth x W / (W + attention_items_half)``
-for W work items.
+Small GEMMs reach a lower fraction of peak: a GEMM over M >= 2 tokens costs as much
+compute as if it had ``M + gemm_half_tokens`` tokens (tile and wave quantization); a
+single-token step runs matrix-vector kernels, which have no tiles to fill. Decode
+attention parallelizes over (sequence, local KV head) work items; with few of them the
+GPU's multiprocessors idle, so the achieved fraction of bandwidth is
+``attention_bandwidth x W / (W + attention_items_half)`` for W work items.
 
 Everything is vectorized: every field of :class:`StepLoad` may be an array, and the
 closed-form estimator, the step simulator, the planner and calibration all call
@@ -33,7 +34,12 @@ from dataclasses import dataclass, replace
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from tokenomist.arch.accounting import attention_flops_per_pair, linear_formats, matrix_params
+from tokenomist.arch.accounting import (
+    attention_flops_per_pair,
+    linear_formats,
+    matrix_params,
+    other_weight_bytes,
+)
 from tokenomist.deploy.deployment import Deployment
 from tokenomist.deploy.engine import EfficiencyPriors
 from tokenomist.precision import kv_bytes, weight_format
@@ -138,7 +144,7 @@ def cost_constants(d: Deployment) -> CostConstants:
         dense_flops_per_token=2.0 * dense_params,
         dense_bytes=dense_params * dense_b,
         lm_head_flops_per_logit=2.0 * mp.lm_head / tp / pp,
-        lm_head_bytes=2.0 * mp.lm_head / tp / pp,
+        lm_head_bytes=other_weight_bytes(m, d.precision) * mp.lm_head / tp / pp,
         moe_layers=mp.moe_layers / pp,
         num_experts=mp.num_experts,
         top_k=mp.top_k,
@@ -199,10 +205,13 @@ class CostModel:
         half = e.gemm_half_tokens
         bw = c.bandwidth * e.bandwidth
 
-        # dense linear layers: a GEMM over M tokens costs (M + half) tokens of compute
-        dense_flops = np.where(active, c.dense_flops_per_token * (tokens + half), 0.0)
+        # dense linear layers: a GEMM over M >= 2 tokens costs (M + half) tokens of compute;
+        # one token is a matrix-vector product (GEMV kernels, no tiles to fill)
+        dense_flops = np.where(active, c.dense_flops_per_token
+                               * (tokens + np.where(tokens > 1, half, 0.0)), 0.0)
         logits = np.asarray(load.logits, float)
-        lm_flops = np.where(logits > 0, c.lm_head_flops_per_logit * (logits + half), 0.0)
+        lm_flops = np.where(logits > 0, c.lm_head_flops_per_logit
+                            * (logits + np.where(logits > 1, half, 0.0)), 0.0)
         lin_rate = c.linear_peak * e.flops
         comp_d, mem_d = _roofline(dense_flops, lin_rate,
                                   np.where(active, c.dense_bytes, 0.0), bw)

@@ -60,6 +60,26 @@ def _vocab() -> tuple[list[str], list[float], list[int]]:
     return tokens, scores, [int(t) for t in types]
 
 
+def hf_config(shape: ModelShape, dtype: str = "f32") -> dict[str, object]:
+    """The Hugging Face ``config.json`` of the model ``write_model`` writes (for the
+    architecture accounting: same shapes, same vocabulary size, untied output)."""
+    return {
+        "architectures": ["LlamaForCausalLM"], "model_type": "llama",
+        "hidden_size": shape.embedding, "num_hidden_layers": shape.blocks,
+        "intermediate_size": shape.feed_forward, "num_attention_heads": shape.heads,
+        "num_key_value_heads": shape.kv_heads, "head_dim": shape.head_dim,
+        "vocab_size": len(_vocab()[0]), "max_position_embeddings": shape.context,
+        "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "tie_word_embeddings": False,
+        "hidden_act": "silu", "torch_dtype": "float16" if dtype == "f16" else "float32",
+    }
+
+
+def write_hf_config(path: Path, shape: ModelShape, dtype: str = "f32") -> Path:
+    import json
+    path.write_text(json.dumps(hf_config(shape, dtype), indent=2) + "\n", encoding="utf-8")
+    return path
+
+
 def write_model(path: Path, shape: ModelShape, seed: int = 0, dtype: str = "f32") -> Path:
     """Write the model; returns the path."""
     import gguf
@@ -133,9 +153,13 @@ def main() -> None:
     ap.add_argument("--size", choices=sorted(SIZES), default="tiny")
     ap.add_argument("--dtype", choices=("f32", "f16"), default="f32")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--config", type=Path, help="also write the matching HF config.json here")
     args = ap.parse_args()
-    write_model(args.out, ModelShape(*SIZES[args.size]), args.seed, args.dtype)
+    shape = ModelShape(*SIZES[args.size])
+    write_model(args.out, shape, args.seed, args.dtype)
     print(args.out)
+    if args.config:
+        print(write_hf_config(args.config, shape, args.dtype))
 
 
 if __name__ == "__main__":

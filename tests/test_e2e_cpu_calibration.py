@@ -1,0 +1,151 @@
+"""The whole loop on this machine: a real llama.cpp server, measured, calibrated, predicted.
+
+A random-weight Llama model of 202 M parameters (F32, 0.8 GB, so that decoding streams the
+weights from DRAM as a GPU streams them from HBM) is served by llama.cpp's `llama-server`
+on one CPU thread (the other core runs the HTTP side and the benchmark client). The CPU is
+described by `tokenomist hardware --probe-cpu` (measured bandwidth and FLOP/s), the model
+by the config.json written with it, the engine by the `llamacpp-cpu` priors. A batch sweep
+(1, 2, 4, 8) is measured at two shapes, 128 in / 64 out (decode-heavy) and 512 in / 32 out
+(prefill-heavy); calibrating on either shape must predict the other within 15% MAPE.
+
+Each burst runs on a freshly started server with as many slots as requests: llama-server
+keeps one KV stream per slot, and a batch whose busy slots are not contiguous is split into
+several forward passes (each reading all the weights again), so the slot history of
+earlier bursts would otherwise leak into later ones. Takes about two minutes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tokenomist import load_deployment
+from tokenomist.arch import resolve_model
+from tokenomist.arch.accounting import param_breakdown, weight_bytes
+from tokenomist.bench.client import Endpoint
+from tokenomist.bench.load import BenchConfig, LoadPoint, run_bench
+from tokenomist.bench.requests_log import RecordWriter
+from tokenomist.calibrate import Observation, calibrate, predict_throughput
+from tokenomist.calibrate.observations import load_measured
+from tokenomist.testing.gguf_model import SIZES, ModelShape, write_hf_config, write_model
+from tokenomist.testing.llama_server import find_llama_server, start_llama_server
+
+REQUIRE = os.environ.get("TOKENOMIST_REQUIRE_E2E") == "1"
+CLI = [sys.executable, "-m", "tokenomist"]
+BATCHES = (1, 2, 4, 8)
+SHAPES = {"decode-heavy": (128, 64), "prefill-heavy": (512, 32)}
+COMMON = ["--precision", "fp32", "--kv-dtype", "fp16", "--tp", "1", "--max-num-seqs", "8"]
+
+
+def _bench(base_url: str, alias: str, shape: tuple[int, int], batch: int, warmup: int,
+           records: Path) -> dict[str, Any]:
+    cfg = BenchConfig(Endpoint(base_url, alias, "chat"), shape[0], shape[1],
+                      [LoadPoint("burst", batch, batch_size=batch)], warmup=warmup,
+                      timeout_s=300)
+    with RecordWriter(records) as w:
+        return asyncio.run(run_bench(cfg, w))
+
+
+@pytest.fixture(scope="module")
+def cpu_loop(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    if find_llama_server() is None:
+        if REQUIRE:
+            pytest.fail("llama-server is not installed but TOKENOMIST_REQUIRE_E2E=1")
+        pytest.skip("llama-server is not installed (see .ci/run)")
+    d = tmp_path_factory.mktemp("cpu-loop")
+    shape = ModelShape(*SIZES["medium"])
+    gguf = write_model(d / "model.gguf", shape, dtype="f32")
+    (d / "random-202m").mkdir()
+    config = write_hf_config(d / "random-202m" / "config.json", shape, dtype="f32")
+    hardware = d / "this-cpu.json"
+    r = subprocess.run([*CLI, "hardware", "--probe-cpu", str(hardware), "--probe-threads", "1"],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    summaries: dict[str, dict[str, Any]] = {}
+    for b in BATCHES:
+        with start_llama_server(gguf, parallel=b, ctx=640 * b, threads=1, alias="random-202m",
+                                log_dir=d, extra_args=["--no-kv-unified"]) as srv:
+            for k, (name, sh) in enumerate(SHAPES.items()):
+                s = _bench(srv.base_url, srv.alias, sh, b, warmup=1 if k == 0 else 0,
+                           records=d / f"{name}-{b}.requests.jsonl")
+                if name in summaries:
+                    summaries[name]["points"] += s["points"]
+                else:
+                    summaries[name] = s
+    files = {}
+    for name, s in summaries.items():
+        files[name] = d / f"{name}.json"
+        files[name].write_text(json.dumps(s, indent=1))
+    return {"dir": d, "config": config, "hardware": hardware, "files": files}
+
+
+def test_measurements_are_clean(cpu_loop: dict[str, Any]) -> None:
+    for name, f in cpu_loop["files"].items():
+        points = json.loads(f.read_text())["points"]
+        assert [p["batch_size"] for p in points] == list(BATCHES)
+        i_tok, o_tok = SHAPES[name]
+        for p in points:
+            assert p["failed"] == 0 and p["warnings"] == []
+            assert p["input_tokens"] == i_tok and p["output_tokens"] == o_tok
+            # every prompt computed afresh but for the chat template's first tokens
+            assert p["cached_prompt_share"] < 0.1
+        tps = [p["output_tokens_per_s"] for p in points]
+        assert tps[-1] > tps[0]  # batching pays
+
+
+def test_accounting_matches_the_served_file(cpu_loop: dict[str, Any]) -> None:
+    """Our parameter count and weight bytes of the config equal the GGUF's tensors."""
+    import gguf
+
+    reader = gguf.GGUFReader(str(cpu_loop["dir"] / "model.gguf"))
+    elements = sum(int(t.n_elements) for t in reader.tensors)
+    arch = resolve_model(str(cpu_loop["config"]))
+    assert param_breakdown(arch).total == elements == 202_142_720
+    assert weight_bytes(arch, "fp32") == pytest.approx(
+        sum(int(t.n_bytes) for t in reader.tensors), rel=1e-9)
+
+
+def test_calibrate_on_one_shape_predicts_the_other(cpu_loop: dict[str, Any]) -> None:
+    files, cfg, hw = cpu_loop["files"], str(cpu_loop["config"]), str(cpu_loop["hardware"])
+    report = []
+    # through the CLI, as a user would: decode-heavy -> prefill-heavy
+    profile = cpu_loop["dir"] / "profile.json"
+    r = subprocess.run([*CLI, "calibrate", str(files["decode-heavy"]), "--model", cfg,
+                        "--hardware", hw, "--engine", "llamacpp-cpu", *COMMON,
+                        "--output", str(profile), "--json"],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    fitted = json.loads(r.stdout)["calibration"]
+    r = subprocess.run([*CLI, "compare", str(files["prefill-heavy"]), "--model", cfg,
+                        "--hardware", hw, "--profile", str(profile), *COMMON, "--json"],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    cmp = json.loads(r.stdout)
+    report.append(("decode-heavy -> prefill-heavy", fitted, cmp["mape"],
+                   [p["error"] for p in cmp["points"]]))
+    # through the API: prefill-heavy -> decode-heavy
+    d = load_deployment(cfg, hw, precision="fp32", kv_dtype="fp16", engine="llamacpp-cpu",
+                        max_num_seqs=8)
+    train = [Observation(d, p) for p in load_measured(files["prefill-heavy"])]
+    test = [Observation(d, p) for p in load_measured(files["decode-heavy"])]
+    cal = calibrate(train)
+    pred = predict_throughput(test, cal.profile.efficiency)
+    meas = np.array([ob.point.output_tokens_per_s for ob in test])
+    errors = pred / meas - 1
+    report.append(("prefill-heavy -> decode-heavy", cal.profile.calibration.model_dump()
+                   if cal.profile.calibration else {}, float(np.mean(np.abs(errors))),
+                   errors.tolist()))
+    print()
+    for what, fit, mape, errs in report:
+        print(f"{what}: fitted {fit.get('params')}, in-sample {fit.get('in_sample_mape'):.1%}; "
+              f"predicted MAPE {mape:.1%} ({' '.join(f'{e:+.1%}' for e in errs)})")
+    for _, _, mape, _ in report:
+        assert mape <= 0.15
