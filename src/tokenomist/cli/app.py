@@ -286,7 +286,9 @@ def _register_commands() -> None:
     from tokenomist.cli.bench_cmd import register as register_bench
     from tokenomist.cli.calibrate_cmd import register as register_calibrate
     from tokenomist.cli.economics_cmds import register as register_economics
+    from tokenomist.cli.plan_cmd import register as register_plan
     register_economics(app)
+    register_plan(app)
     register_bench(app)
     register_calibrate(app)
 

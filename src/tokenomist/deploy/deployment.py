@@ -29,6 +29,7 @@ from tokenomist.arch.accounting import (
 )
 from tokenomist.arch.spec import DenseMLP, ModelArch, MoEMLP
 from tokenomist.deploy.engine import EngineProfile
+from tokenomist.deploy.speculative import Speculation
 from tokenomist.errors import DoesNotFitError, InvalidValueError
 from tokenomist.hardware.catalog import GIB, Accelerator
 from tokenomist.precision import kv_bytes, weight_format
@@ -48,6 +49,9 @@ class Deployment:
     ep: int = 1
     precision: str | None = None  # weights of linear layers; None = checkpoint's own
     kv_dtype: str = "bf16"
+    speculative: Speculation | None = None
+    # MoE with expert parallelism: tokens on the busiest expert rank / the mean (>= 1)
+    expert_imbalance: float = 1.0
 
     def __post_init__(self) -> None:
         m, a = self.model, self.model.attention
@@ -88,6 +92,30 @@ class Deployment:
         if self.precision is not None:
             weight_format(self.precision)  # raises on unknown names
         kv_bytes(self.kv_dtype)
+        if not self.expert_imbalance >= 1.0:
+            raise InvalidValueError(f"expert imbalance is the busiest rank's load over the "
+                                    f"mean, at least 1; got {self.expert_imbalance}")
+        if self.speculative is not None and self.speculative.draft_model is not None:
+            self.draft_deployment  # validates the draft's layout  # noqa: B018
+
+    @cached_property
+    def draft_deployment(self) -> Deployment | None:
+        """The draft model of speculative decoding, on the same GPUs (the largest TP degree
+        up to this one that its heads allow; replicated over the rest)."""
+        spec = self.speculative
+        if spec is None or spec.draft_model is None:
+            return None
+        draft = spec.draft_model
+        for tp in range(self.tp, 0, -1):
+            if self.tp % tp:
+                continue
+            try:
+                return Deployment(draft, self.hardware, self.engine, tp=tp,
+                                  precision=self.precision, kv_dtype=self.kv_dtype)
+            except InvalidValueError:
+                continue
+        raise InvalidValueError(f"draft model {draft.name} cannot be laid out on "
+                                f"{self.tp} GPUs")  # pragma: no cover - tp=1 always works
 
     # ------------------------------------------------------------------ layout helpers
     @property
@@ -145,6 +173,20 @@ class Deployment:
         return per_stage / self.pp
 
     # ------------------------------------------------------------------ memory plan
+    @cached_property
+    def speculative_overheads(self) -> tuple[float, float]:
+        """(weight bytes, KV bytes per token) one GPU adds for the drafter."""
+        spec = self.speculative
+        if spec is None:
+            return 0.0, 0.0
+        dd = self.draft_deployment
+        if dd is not None:
+            return (dd.weight_bytes_per_gpu,
+                    dd.kv_bytes_per_token_layer_gpu * dd.model.num_layers)
+        share = spec.mtp_layers / self.model.num_layers  # MTP layers: like target layers
+        return (self.weight_bytes_per_gpu * share * self.pp,
+                self.kv_bytes_per_token_layer_gpu * spec.mtp_layers)
+
     @cached_property
     def memory(self) -> MemoryPlan:
         return plan_memory(self)
@@ -227,7 +269,8 @@ def plan_memory(d: Deployment) -> MemoryPlan:
     s = d.engine.scheduler
     device = d.hardware.memory_bytes
     engine_bytes = device * s.memory_fraction
-    weights = d.weight_bytes_per_gpu
+    draft_weights, draft_kv = d.speculative_overheads
+    weights = d.weight_bytes_per_gpu + draft_weights
     m = d.model
     # peak activations of the profiling forward pass: max_num_batched_tokens tokens through
     # the widest layer (gate+up output and its product) plus fp32 logits of max_num_seqs rows
@@ -243,7 +286,8 @@ def plan_memory(d: Deployment) -> MemoryPlan:
         kv = engine_bytes - weights - activations
     return MemoryPlan(device_bytes=device, engine_bytes=engine_bytes, weight_bytes=weights,
                       activation_bytes=activations, kv_bytes=kv,
-                      kv_bytes_per_token_layer=d.kv_bytes_per_token_layer_gpu,
+                      kv_bytes_per_token_layer=d.kv_bytes_per_token_layer_gpu
+                      + draft_kv / (m.num_layers / d.pp),
                       layers_per_stage=m.num_layers / d.pp, block_size=s.kv_block_size,
                       window_shares=tuple((w, m.layers_with_window(w) / m.num_layers)
                                           for w in m.windows))

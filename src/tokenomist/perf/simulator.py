@@ -37,11 +37,36 @@ Array = NDArray[np.float64]
 
 @dataclass(frozen=True)
 class Requests:
-    """A workload: arrival times (s) and exact input and output lengths (tokens)."""
+    """A workload: arrival times (s) and exact input and output lengths (tokens).
+
+    ``cached_tokens`` (optional): leading prompt tokens whose KV the engine already holds
+    (prefix caching hits); only the rest of each prompt is computed.
+    """
 
     arrival_s: Array
     input_tokens: NDArray[np.int64]
     output_tokens: NDArray[np.int64]
+    cached_tokens: NDArray[np.int64] | None = None
+
+    def with_cached_prefix(self, hit_rate: float) -> Requests:
+        """The same requests with ``hit_rate`` of every prompt served from a prefix cache
+        (at least one token is always computed)."""
+        if not 0.0 <= hit_rate <= 1.0:
+            raise InvalidValueError(f"prefix-cache hit rate must be in [0, 1], got {hit_rate}")
+        cached = np.minimum(np.floor(self.input_tokens * hit_rate).astype(np.int64),
+                            self.input_tokens - 1)
+        return Requests(self.arrival_s, self.input_tokens, self.output_tokens, cached)
+
+    @staticmethod
+    def poisson(rate: float, n: int, input_tokens: ArrayLike, output_tokens: ArrayLike,
+                seed: int = 0) -> Requests:
+        """``n`` requests arriving as a Poisson process of ``rate`` per second."""
+        if not rate > 0:
+            raise InvalidValueError(f"request rate must be positive, got {rate}")
+        if n < 1:
+            raise InvalidValueError("need at least one request")
+        gaps = np.random.default_rng(seed).exponential(1.0 / rate, n)
+        return Requests.of(np.cumsum(gaps) - gaps[0], input_tokens, output_tokens)
 
     @staticmethod
     def burst(batch: int, input_tokens: int, output_tokens: int) -> Requests:
@@ -110,9 +135,13 @@ class SimulationResult:
 class Simulator:
     """Simulates one replica of a deployment."""
 
-    def __init__(self, deployment: Deployment, cost: CostModel | None = None) -> None:
+    def __init__(self, deployment: Deployment, cost: CostModel | None = None, *,
+                 attribute_prefill: bool = True) -> None:
+        """``attribute_prefill=False`` skips splitting busy time into prefill and decode
+        (one cost evaluation per mixed step instead of two)."""
         self.d = deployment
         self.cost = cost or CostModel(deployment)
+        self.attribute_prefill = attribute_prefill
         plan = deployment.check_fits()
         self.plan = plan
         s = deployment.engine.scheduler
@@ -153,6 +182,15 @@ class Simulator:
     def run(self, requests: Requests, max_steps: int = 50_000_000) -> SimulationResult:
         n = len(requests)
         self._check(requests)
+        reported_out = requests.output_tokens
+        per_step = self.cost.tokens_per_decode_step
+        if per_step != 1.0:
+            # speculative decoding: each decode step gains `per_step` tokens on average, so
+            # a request needs 1 + (O - 1) / per_step steps (its KV grows one slot per step
+            # here, a slight underestimate of the keys it reads)
+            steps_out = 1 + np.ceil((reported_out - 1) / per_step).astype(np.int64)
+            requests = Requests(requests.arrival_s, requests.input_tokens, steps_out,
+                                requests.cached_tokens)
         st = _State(requests, self.total_blocks)
         order = np.argsort(requests.arrival_s, kind="stable")
         arrival = requests.arrival_s
@@ -197,7 +235,8 @@ class Simulator:
             load = self._load(st, ids, add)
             bd1 = self.cost.step_time(load)
             dt = float(bd1.total)
-            prefill_s += dt - float(self.cost.step_time(without_prefill(load)).total)
+            if self.attribute_prefill:
+                prefill_s += dt - float(self.cost.step_time(without_prefill(load)).total)
             totals["compute"] += float(bd1.compute)
             totals["memory"] += float(bd1.memory)
             totals["communication"] += float(bd1.communication)
@@ -213,7 +252,7 @@ class Simulator:
         return SimulationResult(
             arrival_s=arrival.copy(), first_token_s=st.first_tok, finish_s=st.finish,
             input_tokens=requests.input_tokens.copy(),
-            output_tokens=requests.output_tokens.copy(), steps=steps,
+            output_tokens=reported_out.copy(), steps=steps,
             preemptions=st.preemptions, busy_s=busy, breakdown_s=totals,
             max_running=max_running, prefill_s=prefill_s)
 
@@ -416,7 +455,8 @@ class _State:
         n = len(requests)
         self.inp = requests.input_tokens
         self.out = requests.output_tokens
-        self.computed = np.zeros(n, np.int64)  # tokens whose KV is cached
+        self.computed = (np.zeros(n, np.int64) if requests.cached_tokens is None
+                         else requests.cached_tokens.astype(np.int64).copy())  # KV held
         self.target = self.inp.copy()  # tokens to prefill (+ generated ones if preempted)
         self.generated = np.zeros(n, np.int64)
         self.held = np.zeros(n, np.int64)  # KV pages held

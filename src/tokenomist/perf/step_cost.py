@@ -190,15 +190,28 @@ class CostModel:
         self.deployment = deployment
         self.eff = efficiency or deployment.engine.efficiency
         self.c = cost_constants(deployment)
+        dd = deployment.draft_deployment
+        self.draft: CostModel | None = CostModel(dd, self.eff) if dd is not None else None
 
     def with_efficiency(self, eff: EfficiencyPriors) -> CostModel:
         out = CostModel.__new__(CostModel)
         out.deployment, out.eff, out.c = self.deployment, eff, self.c
+        out.draft = self.draft.with_efficiency(eff) if self.draft is not None else None
         return out
 
+    @property
+    def tokens_per_decode_step(self) -> float:
+        """Tokens a decoding sequence gains per step (above 1 with speculative decoding)."""
+        spec = self.deployment.speculative
+        return 1.0 if spec is None else spec.tokens_per_step
+
     # ------------------------------------------------------------------------------------
-    def stage_time(self, load: StepLoad) -> StepBreakdown:
-        """Time of one stage of the pipeline processing ``load`` (one microbatch)."""
+    def stage_time(self, load: StepLoad, decode_width: float = 1.0) -> StepBreakdown:
+        """Time of one stage of the pipeline processing ``load`` (one microbatch).
+
+        ``decode_width`` > 1: every decoding sequence runs that many query positions
+        against its KV cache (speculative verification; ``load.tokens`` and
+        ``load.logits`` already count them)."""
         c, e = self.c, self.eff
         tokens = np.asarray(load.tokens, float)
         active = tokens > 0
@@ -222,11 +235,14 @@ class CostModel:
 
         # routed experts
         if c.moe_layers > 0:
-            frac_touched = 1.0 - np.power(1.0 - c.top_k / c.num_experts, tokens)
+            # with expert parallelism the busiest rank sets the pace: it routes
+            # `imbalance` times the mean number of tokens to its experts
+            hot = tokens * (self.deployment.expert_imbalance if c.ep > 1 else 1.0)
+            frac_touched = 1.0 - np.power(1.0 - c.top_k / c.num_experts, hot)
             touched = c.experts_per_gpu * frac_touched
-            per_expert_tokens = tokens * c.top_k / c.num_experts
+            per_expert_tokens = hot * c.top_k / c.num_experts
             exp_flops = np.where(
-                active, c.expert_flops_per_token * tokens
+                active, c.expert_flops_per_token * hot
                 * (per_expert_tokens + half) / np.maximum(per_expert_tokens, 1e-12), 0.0)
             exp_bytes = touched * c.expert_bytes_per_layer * c.moe_layers
             comp_e, mem_e = _roofline(exp_flops, lin_rate, exp_bytes, bw)
@@ -244,7 +260,7 @@ class CostModel:
             items + e.attention_items_half, 1e-12)
         kv_rate = c.bandwidth * e.attention_bandwidth
         attn_rate = c.attention_peak * e.attention_flops
-        dec_flops = np.sum(layers * dec_keys, axis=0) * c.attn_flops_pair_decode
+        dec_flops = np.sum(layers * dec_keys, axis=0) * c.attn_flops_pair_decode * decode_width
         dec_bytes = np.sum(layers * dec_keys, axis=0) * c.kv_bytes_per_token_layer
         pre_flops = np.sum(layers * pre_pairs, axis=0) * c.attn_flops_pair_prefill
         pre_bytes = np.sum(layers * pre_keys, axis=0) * c.kv_bytes_per_token_layer
@@ -263,7 +279,7 @@ class CostModel:
                                                    + 2.0 * (c.tp - 1) / c.tp * msg / link), 0.0)
         if c.ep > 1 and c.moe_layers > 0:
             n_a2a = 2.0 * c.moe_layers
-            a2a_bytes = msg * c.top_k * (c.ep - 1) / c.ep
+            a2a_bytes = msg * c.top_k * (c.ep - 1) / c.ep * self.deployment.expert_imbalance
             comm = comm + np.where(active, n_a2a * (e.comm_latency_s + a2a_bytes / link), 0.0)
         if c.pp > 1:
             comm = comm + np.where(active, e.comm_latency_s + msg / link, 0.0)
@@ -278,6 +294,15 @@ class CostModel:
         """
         c, e = self.c, self.eff
         seqs = np.asarray(load.seqs, float)
+        spec = self.deployment.speculative
+        width = 1.0
+        if spec is not None:
+            # the target verifies k + 1 positions per decoding sequence in one pass
+            k = float(spec.num_tokens)
+            dec = np.asarray(load.decode_seqs, float)
+            width = k + 1.0
+            load = replace(load, tokens=np.asarray(load.tokens, float) + k * dec,
+                           logits=np.asarray(load.logits, float) + k * dec)
         if c.pp > 1:
             micro = np.maximum(np.minimum(seqs, c.pp), 1.0)
             scaled = StepLoad(
@@ -288,17 +313,52 @@ class CostModel:
                 prefill_pairs=np.asarray(load.prefill_pairs, float) / micro,
                 prefill_keys=np.asarray(load.prefill_keys, float) / micro,
                 eager=load.eager)
-            stage = self.stage_time(scaled)
+            stage = self.stage_time(scaled, width)
             stage = StepBreakdown(compute=stage.compute * c.pp, memory=stage.memory * c.pp,
                                   communication=stage.communication * c.pp,
                                   overhead=stage.overhead)
         else:
-            stage = self.stage_time(load)
+            stage = self.stage_time(load, width)
+        if spec is not None:
+            draft = self._draft_time(load)
+            stage = StepBreakdown(compute=stage.compute + draft.compute,
+                                  memory=stage.memory + draft.memory,
+                                  communication=stage.communication + draft.communication,
+                                  overhead=stage.overhead + draft.overhead)
         active = np.asarray(load.tokens, float) > 0
         eager = np.asarray(load.eager, float)
         overhead = np.where(active, e.step_overhead_s + e.seq_overhead_s * seqs
                             + eager * e.eager_layer_overhead_s * c.layers * c.pp, 0.0)
         return replace(stage, overhead=stage.overhead + overhead)
+
+
+    def _draft_time(self, load: StepLoad) -> StepBreakdown:
+        """k proposals for every decoding sequence of the step."""
+        spec = self.deployment.speculative
+        assert spec is not None
+        k = float(spec.num_tokens)
+        dec = np.asarray(load.decode_seqs, float)
+        full_keys = np.asarray(load.decode_keys, float)[0]  # full-attention row
+        mean_ctx = full_keys / np.maximum(dec, 1e-12)
+        if self.draft is not None:
+            windows = self.draft.deployment.model.windows
+            d_load = decode_load(dec, mean_ctx, windows)
+            bd = self.draft.stage_time(d_load)
+            return StepBreakdown(compute=k * bd.compute, memory=k * bd.memory,
+                                 communication=k * bd.communication,
+                                 overhead=np.zeros_like(bd.compute))
+        # multi-token prediction: the MTP layer(s) of the model and its shared LM head
+        d_load = decode_load(dec, mean_ctx, self.deployment.model.windows)
+        bd = self.stage_time(d_load)
+        c, e = self.c, self.eff
+        share = spec.mtp_layers / (c.layers * c.pp)
+        lm_c, lm_m = _roofline(c.lm_head_flops_per_logit * dec, c.linear_peak * e.flops,
+                               np.where(dec > 0, c.lm_head_bytes, 0.0),
+                               c.bandwidth * e.bandwidth)
+        return StepBreakdown(compute=k * (share * bd.compute + lm_c),
+                             memory=k * (share * bd.memory + lm_m),
+                             communication=k * share * bd.communication,
+                             overhead=np.zeros_like(bd.compute))
 
 
 def without_prefill(load: StepLoad) -> StepLoad:

@@ -154,3 +154,49 @@ def plot_comparison(rows: list[dict[str, Any]], path: Path, title: str) -> Serie
     ax.legend()
     _save(fig, path)
     return {"measured": meas, "predicted": pred}
+
+
+def plot_frontier(result: Any, path: Path) -> Series:
+    """Output tokens/s per GPU against tokens/s per user: the Pareto frontier of each
+    accelerator (a ``tokenomist.plan.PlanResult``), the SLO-meeting winner marked."""
+    fig, ax = plt.subplots(figsize=(7, 5))
+    series: Series = {}
+    for hw, configs in result.frontier.items():
+        x = np.array([c.tokens_per_s_per_user for c in configs])
+        y = np.array([c.tokens_per_s_per_gpu for c in configs])
+        ax.plot(x, y, "o-", label=hw, markersize=4)
+        series[hw] = {"tokens_per_s_per_user": x, "tokens_per_s_per_gpu": y}
+    best = result.best
+    if best is not None:
+        ax.plot([best.tokens_per_s_per_user], [best.tokens_per_s_per_gpu], "k*",
+                markersize=14, label=f"cheapest within SLO: {best.candidate.label}")
+    limit = result.slo.tpot_limit_s
+    if limit is not None:
+        ax.axvline(1.0 / limit, color="grey", ls="--", lw=1, label="SLO: tokens/s per user")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("tokens/s per user (interactivity)")
+    ax.set_ylabel("output tokens/s per GPU (throughput)")
+    ax.set_title("throughput-interactivity frontier")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    _save(fig, path)
+    return series
+
+
+def plot_goodput(results: list[Any], path: Path, title: str) -> Series:
+    """Throughput and goodput (requests/s meeting the SLOs) against the offered rate."""
+    rate = np.array([r.rate for r in results])
+    thr = np.array([r.throughput_rps for r in results])
+    good = np.array([r.goodput_rps for r in results])
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(rate, rate, "k:", lw=1, label="offered")
+    ax.plot(rate, thr, "o-", label="completed")
+    ax.plot(rate, good, "s-", label="goodput (within SLO)")
+    ax.set_xlabel("request rate (Poisson), requests/s")
+    ax.set_ylabel("requests/s")
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    _save(fig, path)
+    return {"rate": rate, "throughput": thr, "goodput": good}

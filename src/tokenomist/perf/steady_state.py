@@ -1,0 +1,229 @@
+"""Closed-form steady state of continuous batching at a fixed concurrency.
+
+The throughput-vs-interactivity benchmarks keep C requests in flight: when one finishes
+the next starts. In steady state the engine runs n = min(C, what its KV cache and
+``max_num_seqs`` allow) sequences; D of them decode, and requests complete at
+lambda = D x E / (O - 1) per step (E tokens per decode step, 1 without speculative
+decoding), so the engine must prefill lambda x I' prompt tokens per step (I' = the prompt
+tokens not served from a prefix cache).
+
+Prefill is lumpy, as in the engines: with mixed batches a step carries either decodes only
+or decodes plus one prefill chunk of up to ``budget - D`` tokens (several short prompts
+when they fit); a share f of the steps carries a chunk. If the chunks cannot keep up
+(f would exceed 1) every step carries one and D shrinks until they do. Prefill-priority
+engines (SGLang) run full-budget prefill-only steps that pause the decodes.
+
+The two kinds of step go through :class:`~tokenomist.perf.step_cost.CostModel` - the one
+cost model - vectorized over every concurrency at once:
+
+- TPOT = mean step time / E (every decoding sequence advances each step);
+- TTFT = waiting for a slot (when C exceeds the running capacity; Little's law) + waiting
+  for the prefill queue (an M/D/1 queue of load f) + the chunks of the prompt;
+- throughput = lambda x O per step time.
+
+It assumes uniform lengths (pass means for distributions); the step simulator handles
+arbitrary workloads and arrival processes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from tokenomist.arch.accounting import causal_pairs
+from tokenomist.deploy.deployment import Deployment
+from tokenomist.errors import InvalidValueError
+from tokenomist.perf.burst import concurrency_limit
+from tokenomist.perf.step_cost import CostModel, StepLoad, decode_load
+
+Array = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class SteadyState:
+    """Steady-state figures per concurrency (arrays aligned with ``concurrency``)."""
+
+    concurrency: Array  # requests kept in flight by the clients
+    running: Array  # sequences the engine runs at once
+    decoding: Array  # of which decoding
+    step_s: Array  # mean step time
+    decode_step_s: Array  # a step without prefill (the best-case inter-token latency)
+    mixed_step_s: Array  # a step carrying a prefill chunk (the worst-case ITL)
+    prefill_step_share: Array  # share of steps that carry prefill work
+    ttft_s: Array  # mean
+    ttft_p99_s: Array  # M/D/1 prefill queue with an exponential tail
+    tpot_s: Array
+    e2e_s: Array
+    requests_per_s: Array
+    output_tokens_per_s: Array  # the replica
+    input_tokens_per_s: Array
+    prefill_time_share: Array  # share of GPU time attributable to prefill (marginal)
+    breakdown_share: dict[str, Array]  # share of step time: compute, memory, comm., overhead
+    num_gpus: int
+
+    @property
+    def output_tokens_per_s_per_gpu(self) -> Array:
+        return self.output_tokens_per_s / self.num_gpus
+
+    @property
+    def tokens_per_s_per_user(self) -> Array:
+        """Interactivity: the decode speed one user sees (1 / TPOT)."""
+        return 1.0 / self.tpot_s
+
+    @property
+    def bottleneck(self) -> list[str]:
+        keys = list(self.breakdown_share)
+        stack = np.stack([self.breakdown_share[k] for k in keys])
+        return [keys[i] for i in np.argmax(stack, axis=0)]
+
+
+def _window_mean(lo: float, hi: float, w: int | None) -> float:
+    """Mean over contexts uniformly spread on [lo, hi] of min(context, w)."""
+    if w is None or hi <= w:
+        return 0.5 * (lo + hi)
+    if lo >= w:
+        return float(w)
+    # part below the window grows, part above is flat
+    below = (w - lo) / (hi - lo)
+    return below * 0.5 * (lo + w) + (1.0 - below) * w
+
+
+def steady_state(d: Deployment, input_tokens: float, output_tokens: float,
+                 concurrency: ArrayLike, *, cost: CostModel | None = None,
+                 prefix_hit_rate: float = 0.0) -> SteadyState:
+    """Steady state of ``concurrency`` clients sending requests of the given lengths."""
+    i_tok, o_tok = float(input_tokens), float(output_tokens)
+    if i_tok < 1 or o_tok < 2:
+        raise InvalidValueError("steady state needs input >= 1 and output >= 2 tokens")
+    if not 0.0 <= prefix_hit_rate < 1.0:
+        raise InvalidValueError(f"prefix-cache hit rate must be in [0, 1), got "
+                                f"{prefix_hit_rate}")
+    conc = np.atleast_1d(np.asarray(concurrency, float))
+    if np.any(conc < 1):
+        raise InvalidValueError("concurrency must be at least 1")
+    d.check_fits()
+    if i_tok + o_tok > d.context_limit():
+        raise InvalidValueError(f"a request of {i_tok + o_tok:.0f} tokens exceeds the "
+                                f"{d.context_limit()}-token context of {d.model.name}")
+    cost = cost or CostModel(d)
+    s = d.engine.scheduler
+    budget = float(s.max_num_batched_tokens)
+    windows = d.model.windows
+    e_tok = cost.tokens_per_decode_step
+    dec_steps = (o_tok - 1.0) / e_tok  # decode steps per request
+    cached = math.floor(i_tok * prefix_hit_rate)
+    i_new = i_tok - cached  # prompt tokens computed
+    if not s.chunked_prefill and i_new > budget:
+        from tokenomist.perf.simulator import prompt_over_budget
+        raise InvalidValueError(prompt_over_budget(d, int(i_new)))
+
+    cap = float(concurrency_limit(d, int(i_tok), int(o_tok)))
+    n = np.minimum(conc, cap)
+
+    # the prompt's chunks, how many prompts one prefill step holds, how many decode
+    room = np.maximum(budget - n, 1.0) if s.mixed_batches else np.full_like(n, budget)
+    d_dec = n.copy()
+    for _ in range(4):  # decoders, room and prefill share settle in a few passes
+        chunk = np.minimum(room, i_new) if s.chunked_prefill else np.full_like(room, i_new)
+        whole = chunk >= i_new
+        prompts = np.where(whole, np.maximum(np.floor(room / i_new), 1.0), 1.0)
+        tokens_pre = np.where(whole, prompts * i_new, chunk)
+        chunks_per_prompt = np.where(whole, 1.0, np.ceil(i_new / chunk))
+        if s.mixed_batches:
+            # a prompt's chunks run in consecutive steps; meanwhile it is not decoding
+            d_dec = n / (1.0 + chunks_per_prompt / dec_steps)
+            lam = d_dec / dec_steps  # completions per step
+            f = lam * i_new / tokens_pre  # share of steps carrying prefill
+            # if the chunks cannot keep up, every step carries one and fewer decode
+            d_dec = np.where(f > 1.0, tokens_pre * dec_steps / i_new, d_dec)
+            f = np.minimum(f, 1.0)
+            room = np.maximum(budget - d_dec, 1.0)
+        else:
+            lam = d_dec / dec_steps
+            f_pre = lam * i_new / tokens_pre  # prefill-only steps per decode step
+            f = f_pre / (1.0 + f_pre)  # their share of all steps
+    lam = d_dec / dec_steps
+
+    # step loads: a decode-only step and a step with a prefill chunk
+    ctx_lo = i_tok + 1.0
+    ctx_hi = i_tok + o_tok
+    dec_keys_each = np.array([_window_mean(ctx_lo, ctx_hi, w) for w in windows])
+    mean_ctx = dec_keys_each[0]
+    graph = s.cuda_graph_max_batch
+    eager_dec = np.where((graph == 0) | (d_dec > graph), 1.0, 0.0)
+    if s.cuda_graph_max_context and ctx_hi > s.cuda_graph_max_context:
+        eager_dec = np.ones_like(d_dec)
+    dec = decode_load(d_dec, mean_ctx, windows, eager_dec)
+    dec = StepLoad(tokens=dec.tokens, seqs=dec.seqs, decode_seqs=dec.decode_seqs,
+                   logits=dec.logits, decode_keys=np.outer(dec_keys_each, d_dec),
+                   prefill_pairs=dec.prefill_pairs, prefill_keys=dec.prefill_keys,
+                   eager=dec.eager)
+    pairs_prompt = np.array([float(causal_pairs(np.array([i_new]), w,
+                                                np.array([float(cached)]))[0])
+                             for w in windows])
+    # cached keys the chunks of one prompt read, per window, for each concurrency's chunk
+    keys_prompt = np.stack([np.array([_chunk_keys(i_new, cached, float(c), w)
+                                      for c in np.atleast_1d(chunk)]) for w in windows])
+    per_step_pairs = np.outer(pairs_prompt, np.ones_like(d_dec)) * \
+        (tokens_pre / i_new)  # pairs of the prefill work in one step
+    per_step_keys = keys_prompt * (tokens_pre / i_new)
+    dec_in_mixed = d_dec if s.mixed_batches else np.zeros_like(d_dec)
+    prompts_in_step = np.where(chunk >= i_new, prompts, 1.0)
+    eager_mix = np.ones_like(d_dec) if not s.cuda_graph_mixed_steps else eager_dec
+    mixed = StepLoad(
+        tokens=dec_in_mixed + tokens_pre, seqs=dec_in_mixed + prompts_in_step,
+        decode_seqs=dec_in_mixed,
+        logits=dec_in_mixed + tokens_pre / i_new,  # completing prompts sample a token
+        decode_keys=np.outer(dec_keys_each, dec_in_mixed),
+        prefill_pairs=per_step_pairs, prefill_keys=per_step_keys, eager=eager_mix)
+    bd_dec = cost.step_time(dec)
+    bd_mix = cost.step_time(mixed)
+    t_dec, t_mix = bd_dec.total, bd_mix.total
+
+    t_step = (1.0 - f) * t_dec + f * t_mix
+    if s.mixed_batches:
+        prefill_time = f * (t_mix - t_dec)
+        per_decode_step = t_step  # every step advances the decodes
+    else:
+        # f is the share of prefill-only steps; decodes advance only in the others
+        prefill_time = f * t_mix
+        per_decode_step = t_step / (1.0 - f)
+    tpot = per_decode_step / e_tok
+    req_per_s = lam / per_decode_step
+    # TTFT: slot wait (Little's law on the clients beyond capacity) + prefill queue
+    # (M/D/1 wait of load f in units of a prefill's service) + the prompt's own chunks
+    service = chunks_per_prompt * t_mix
+    rho = np.minimum(f, 0.999)
+    queue = rho / (2.0 * (1.0 - rho)) * service
+    slot_wait = np.maximum(conc - n, 0.0) / np.maximum(req_per_s, 1e-30)
+    ttft = slot_wait + queue + service
+    # the queue's tail: P(wait > 0) = rho, then roughly exponential with the conditional
+    # mean service / (2 (1 - rho)) (heavy-traffic approximation of M/D/1)
+    cond_mean = service / (2.0 * (1.0 - rho))
+    tail = np.where(rho > 0.01, cond_mean * np.log(np.maximum(100.0 * rho, 1.0)), 0.0)
+    ttft_p99 = slot_wait + service + tail
+    e2e = ttft + (o_tok - 1.0) * tpot
+    out_tps = req_per_s * o_tok
+    weights = {k: (1.0 - f) * getattr(bd_dec, k) + f * getattr(bd_mix, k)
+               for k in ("compute", "memory", "communication", "overhead")}
+    total = sum(weights.values())
+    return SteadyState(
+        concurrency=conc, running=n, decoding=d_dec, step_s=t_step, decode_step_s=t_dec,
+        mixed_step_s=t_mix, prefill_step_share=f, ttft_s=ttft, ttft_p99_s=ttft_p99,
+        tpot_s=tpot, e2e_s=e2e,
+        requests_per_s=req_per_s, output_tokens_per_s=out_tps,
+        input_tokens_per_s=req_per_s * i_tok, prefill_time_share=prefill_time / t_step,
+        breakdown_share={k: v / total for k, v in weights.items()}, num_gpus=d.num_gpus)
+
+
+def _chunk_keys(i_new: float, cached: float, chunk: float, window: int | None) -> float:
+    """Keys the chunks of one prompt read in total (chunk c ends at cached + k c)."""
+    c = min(chunk, i_new) if chunk > 0 else i_new
+    m = math.ceil(i_new / c)
+    ends = np.minimum(cached + np.arange(1, m + 1) * c, cached + i_new)
+    if window is not None:
+        ends = np.minimum(ends, window)
+    return float(np.sum(ends))
