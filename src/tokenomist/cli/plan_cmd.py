@@ -287,6 +287,61 @@ def simulate_cmd(
         out.print(f"plot: {plot}")
 
 
+def disagg_cmd(
+    model: Annotated[str, typer.Option()] = "llama-3.3-70b",
+    hardware: Annotated[str, typer.Option()] = "h100-sxm",
+    tp: Annotated[int, typer.Option(help="TP of co-located replicas (and of both pools "
+                                         "unless given)")] = 4,
+    prefill_tp: Annotated[int | None, typer.Option(help="TP of prefill replicas")] = None,
+    decode_tp: Annotated[int | None, typer.Option(help="TP of decode replicas")] = None,
+    engine: Annotated[str, typer.Option(help="engine profile id or file")] = "vllm",
+    precision: Annotated[str | None, typer.Option()] = None,
+    kv_dtype: Annotated[str, typer.Option()] = "bf16",
+    input: InOpt = "2035",
+    output: OutOpt = "300",
+    prefix_hit_rate: PrefixOpt = 0.0,
+    ttft_p99: TtftOpt = None,
+    tpot_p99: TpotOpt = None,
+    min_tokens_per_user: UserOpt = None,
+    transfer_gbps: Annotated[float, typer.Option(
+        help="network bandwidth per GPU for KV transfers, GB/s")] = 50.0,
+    max_instances: Annotated[int, typer.Option(help="largest pool size tried")] = 8,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Disaggregated prefill/decode pools against co-located serving, within the SLOs."""
+    from tokenomist.cli.app import out, print_json
+    from tokenomist.plan.disaggregation import compare
+
+    def dep(t: int) -> object:
+        return api.load_deployment(model, hardware, tp=t, precision=precision,
+                                   kv_dtype=kv_dtype, engine=engine)
+
+    d = dep(tp)
+    wl = _workload(input, output, prefix_hit_rate)
+    slo = _slo(ttft_p99, tpot_p99, min_tokens_per_user)
+    c = compare(d, wl, slo, prefill=dep(prefill_tp) if prefill_tp else None,  # type: ignore[arg-type]
+                decode=dep(decode_tp) if decode_tp else None,  # type: ignore[arg-type]
+                transfer_gbps=transfer_gbps, max_instances=max_instances)
+    if as_json:
+        print_json({"model": model, "hardware": hardware, "workload": wl.describe(),
+                    "slo": slo.describe(),
+                    "colocated": c.colocated.as_dict() if c.colocated else None,
+                    "disaggregated": c.disaggregated.as_dict() if c.disaggregated else None,
+                    "verdict": c.verdict})
+        return
+    t = Table(title=f"{model} on {hardware}, {wl.describe()}; {slo.describe()}")
+    for col in ("serving", "tok/s/GPU", "req/s", "GPUs", "p99 TTFT s", "TPOT ms", "how"):
+        t.add_column(col, justify="left" if col in ("serving", "how") else "right")
+    for o in (c.colocated, c.disaggregated):
+        if o is not None:
+            t.add_row(o.kind, f"{o.output_tokens_per_s_per_gpu:,.0f}",
+                      f"{o.requests_per_s:.2f}", str(o.gpus), f"{o.ttft_p99_s:.2f}",
+                      f"{o.tpot_s * 1e3:.1f}", o.detail)
+    out.print(t)
+    out.print(c.verdict)
+
+
 def register(app: typer.Typer) -> None:
     app.command("plan")(plan_cmd)
     app.command("simulate")(simulate_cmd)
+    app.command("disagg")(disagg_cmd)

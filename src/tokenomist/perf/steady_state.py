@@ -227,3 +227,83 @@ def _chunk_keys(i_new: float, cached: float, chunk: float, window: int | None) -
     if window is not None:
         ends = np.minimum(ends, window)
     return float(np.sum(ends))
+
+
+@dataclass(frozen=True)
+class PrefillCapacity:
+    """A replica that only prefills (the prefill pool of disaggregated serving)."""
+
+    requests_per_s: float  # prompts per second at full load
+    step_s: float  # one full-budget prefill step
+    prompts_per_step: float
+    service_s: float  # time one prompt's chunks take
+
+
+def prefill_capacity(d: Deployment, input_tokens: float, *, prefix_hit_rate: float = 0.0,
+                     cost: CostModel | None = None) -> PrefillCapacity:
+    """Prompts per second of full-budget, prefill-only steps (no decodes)."""
+    d.check_fits()
+    cost = cost or CostModel(d)
+    s = d.engine.scheduler
+    budget = float(s.max_num_batched_tokens)
+    cached = math.floor(float(input_tokens) * prefix_hit_rate)
+    i_new = float(input_tokens) - cached
+    chunk = min(budget, i_new) if s.chunked_prefill else i_new
+    whole = chunk >= i_new
+    prompts = max(math.floor(budget / i_new), 1) if whole else 1.0
+    tokens_pre = prompts * i_new if whole else chunk
+    chunks = 1.0 if whole else math.ceil(i_new / chunk)
+    windows = d.model.windows
+    pairs = np.array([float(causal_pairs(np.array([i_new]), w, np.array([float(cached)]))[0])
+                      for w in windows]) * (tokens_pre / i_new)
+    keys = np.array([_chunk_keys(i_new, cached, chunk, w) for w in windows]) \
+        * (tokens_pre / i_new)
+    zero = np.zeros(1)
+    load = StepLoad(tokens=np.array([tokens_pre]), seqs=np.array([float(prompts)]),
+                    decode_seqs=zero, logits=np.array([tokens_pre / i_new]),
+                    decode_keys=np.zeros((len(windows), 1)), prefill_pairs=pairs[:, None],
+                    prefill_keys=keys[:, None], eager=np.ones(1))
+    t = float(cost.step_time(load).total[0])
+    return PrefillCapacity(requests_per_s=tokens_pre / i_new / t, step_s=t,
+                           prompts_per_step=float(prompts), service_s=chunks * t)
+
+
+@dataclass(frozen=True)
+class DecodeCapacity:
+    """A replica that only decodes (the decode pool), per concurrency."""
+
+    concurrency: Array
+    running: Array
+    step_s: Array
+    tpot_s: Array
+    requests_per_s: Array
+    output_tokens_per_s: Array
+
+
+def decode_capacity(d: Deployment, input_tokens: float, output_tokens: float,
+                    concurrency: ArrayLike, *, cost: CostModel | None = None
+                    ) -> DecodeCapacity:
+    """Decode-only steps of ``min(concurrency, capacity)`` sequences whose prompts were
+    prefilled elsewhere (their KV arrives with them)."""
+    d.check_fits()
+    cost = cost or CostModel(d)
+    i_tok, o_tok = float(input_tokens), float(output_tokens)
+    conc = np.atleast_1d(np.asarray(concurrency, float))
+    n = np.minimum(conc, float(concurrency_limit(d, int(i_tok), int(o_tok))))
+    windows = d.model.windows
+    keys_each = np.array([_window_mean(i_tok + 1.0, i_tok + o_tok, w) for w in windows])
+    s = d.engine.scheduler
+    graph = s.cuda_graph_max_batch
+    eager = np.where((graph == 0) | (n > graph), 1.0, 0.0)
+    if s.cuda_graph_max_context and i_tok + o_tok > s.cuda_graph_max_context:
+        eager = np.ones_like(n)
+    base = decode_load(n, keys_each[0], windows, eager)
+    load = StepLoad(tokens=base.tokens, seqs=base.seqs, decode_seqs=base.decode_seqs,
+                    logits=base.logits, decode_keys=np.outer(keys_each, n),
+                    prefill_pairs=base.prefill_pairs, prefill_keys=base.prefill_keys,
+                    eager=base.eager)
+    t = cost.step_time(load).total
+    e_tok = cost.tokens_per_decode_step
+    rps = n * e_tok / (o_tok - 1.0) / t
+    return DecodeCapacity(concurrency=conc, running=n, step_s=t, tpot_s=t / e_tok,
+                          requests_per_s=rps, output_tokens_per_s=rps * o_tok)
