@@ -293,3 +293,23 @@ def test_plan_bad_input(args: list[str], message: str) -> None:
     assert r.returncode != 0
     assert message in r.stderr + r.stdout
     assert "Traceback" not in r.stderr
+
+
+def test_frontier_and_goodput_plots_show_the_data(tmp_path: Path) -> None:
+    from tokenomist.report import plots
+    r = plan("llama-3.1-8b", Workload.fixed(1000, 200), SLO(tpot_p99_s=0.02),
+             hardware=["h100-sxm", "l40s"])
+    s = plots.plot_frontier(r, tmp_path / "f.png")
+    assert set(s) == {"h100-sxm", "l40s"}
+    for series in s.values():
+        assert np.all(np.diff(series["tokens_per_s_per_user"]) > 0)
+        assert np.all(np.diff(series["tokens_per_s_per_gpu"]) < 0)
+    d = load_deployment("llama-3.1-8b", "h100-sxm")
+    wl = Workload.fixed(1000, 200)
+    runs = [open_loop(d, wl, rate, SLO(ttft_p99_s=0.5), num_requests=300)
+            for rate in (2.0, 6.0, 12.0)]
+    g = plots.plot_goodput(runs, tmp_path / "g.png", "test")
+    assert np.all(g["goodput"] <= g["throughput"] + 1e-9)
+    assert g["goodput"][0] == pytest.approx(2.0, rel=0.2)  # light load: everyone served
+    for f in ("f.png", "g.png"):
+        assert (tmp_path / f).read_bytes()[:4] == b"\x89PNG"

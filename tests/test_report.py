@@ -155,18 +155,19 @@ def test_html_report_renders_in_headless_chromium(chromium: str, tmp_path: Path)
     text = page.read_text()
     # self-contained: every image is embedded, nothing is fetched
     srcs = re.findall(r'src="([^"]*)"', text)
-    assert len(srcs) == 6 and all(s.startswith("data:image/png;base64,") for s in srcs)
+    assert len(srcs) == 8 and all(s.startswith("data:image/png;base64,") for s in srcs)
     before_sources = text.split("<h3>Sources</h3>")[0]
     assert "http://" not in before_sources and "https://" not in before_sources
     # what a reader needs: the deployment, the calibration error, assumptions, the comparison
     for needle in ("llama-3.3-70b on 4 x h100-sxm", "Calibration", "cross-validated MAPE",
-                   "Assumptions", "Model vs measurement", "max_num_seqs"):
+                   "Assumptions", "Model vs measurement", "max_num_seqs", "Planning",
+                   "frontier", "Goodput", "cheapest within"):
         assert needle in text
     dom, console = render(page, tmp_path / "chromium-profile")
     assert console == []
     body = re.search(r"<body[^>]*>", dom)
     assert body is not None
-    assert 'data-rendered="yes"' in body.group(0) and 'data-images="6"' in body.group(0)
+    assert 'data-rendered="yes"' in body.group(0) and 'data-images="8"' in body.group(0)
     # the comparison table's MAPE over both files is the compare command's
     r = subprocess.run([*CLI, "compare", str(MEASURED_70B),
                         str(DATA / "vllm_llama-3.3-70b_4xh100-tp4_16035in_1000out.json"),

@@ -14,6 +14,7 @@ import numpy as np
 from tokenomist.arch.presets import resolve_model
 from tokenomist.deploy.deployment import GB, Deployment
 from tokenomist.deploy.engine import EngineProfile, resolve_engine
+from tokenomist.deploy.speculative import Speculation
 from tokenomist.errors import InvalidValueError
 from tokenomist.hardware.catalog import resolve_hardware
 from tokenomist.perf.burst import BurstEstimator, BurstPoint, admission_limit
@@ -108,22 +109,32 @@ def _point_from_simulation(batch: int, i_tok: int, o_tok: int, r: SimulationResu
 
 def estimate_deployment(d: Deployment, *, input_tokens: int = 2035, output_tokens: int = 300,
                         batch_sizes: Sequence[int] = ARTICLE_BATCH_SIZES,
-                        simulate: bool = False) -> EstimateResult:
-    """Predict bursts of ``batch_sizes`` identical requests on a deployment."""
+                        simulate: bool = False, prefix_hit_rate: float = 0.0) -> EstimateResult:
+    """Predict bursts of ``batch_sizes`` identical requests on a deployment.
+
+    Speculative decoding and prefix-cache hits (``prefix_hit_rate`` of every prompt) go
+    through the step simulator, which models them; the closed form does not."""
     _check_lengths(input_tokens, output_tokens, batch_sizes)
     memory = memory_summary(d, input_tokens, output_tokens)
     estimator = BurstEstimator(d)  # validates the request against context and KV size
-    burst_points = estimator.estimate(list(batch_sizes), input_tokens, output_tokens)
+    warnings = []
+    if (d.speculative is not None or prefix_hit_rate) and not simulate:
+        simulate = True
+        warnings.append("speculative decoding and prefix caching are modelled by the step "
+                        "simulator: these points are simulated")
     if simulate:
         sim = Simulator(d, estimator.cost)
-        points = [
-            _point_from_simulation(b, input_tokens, output_tokens,
-                                   sim.run(Requests.burst(b, input_tokens, output_tokens)),
-                                   p.concurrency)
-            for b, p in zip(batch_sizes, burst_points, strict=True)]
+        points = []
+        for b in batch_sizes:
+            reqs = Requests.burst(b, input_tokens, output_tokens)
+            if prefix_hit_rate:
+                reqs = reqs.with_cached_prefix(prefix_hit_rate)
+            r = sim.run(reqs)
+            points.append(_point_from_simulation(b, input_tokens, output_tokens, r,
+                                                 r.max_running))
     else:
+        burst_points = estimator.estimate(list(batch_sizes), input_tokens, output_tokens)
         points = [_point_from_burst(p) for p in burst_points]
-    warnings = []
     s = d.engine.scheduler
     admitted = admission_limit(d, input_tokens, output_tokens)
     fit_all = memory.max_sequences
@@ -169,11 +180,20 @@ def estimate(model: str = "llama-3.3-70b", hardware: str = "h100-sxm", *, tp: in
              engine: str | EngineProfile = "vllm", input_tokens: int = 2035,
              output_tokens: int = 300, batch_sizes: Sequence[int] = ARTICLE_BATCH_SIZES,
              simulate: bool = False, max_num_seqs: int | None = None,
-             max_num_batched_tokens: int | None = None) -> EstimateResult:
+             max_num_batched_tokens: int | None = None,
+             speculative: Speculation | None = None, expert_imbalance: float = 1.0,
+             prefix_hit_rate: float = 0.0) -> EstimateResult:
     """Predict throughput, TTFT and TPOT of bursts; defaults are the article's experiment
-    (Llama 3.3 70B on 4 x H100 SXM with TP 4 under vLLM, 2035 in / 300 out, B = 1..512)."""
+    (Llama 3.3 70B on 4 x H100 SXM with TP 4 under vLLM, 2035 in / 300 out, B = 1..512).
+
+    What-ifs: ``speculative`` decoding, MoE ``expert_imbalance`` under expert parallelism,
+    and a ``prefix_hit_rate`` of every prompt served from a prefix cache."""
     d = load_deployment(model, hardware, tp=tp, pp=pp, ep=ep, precision=precision,
                         kv_dtype=kv_dtype, engine=engine, max_num_seqs=max_num_seqs,
                         max_num_batched_tokens=max_num_batched_tokens)
+    if speculative is not None or expert_imbalance != 1.0:
+        from dataclasses import replace
+        d = replace(d, speculative=speculative, expert_imbalance=expert_imbalance)
     return estimate_deployment(d, input_tokens=input_tokens, output_tokens=output_tokens,
-                               batch_sizes=batch_sizes, simulate=simulate)
+                               batch_sizes=batch_sizes, simulate=simulate,
+                               prefix_hit_rate=prefix_hit_rate)

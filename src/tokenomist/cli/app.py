@@ -14,7 +14,17 @@ from rich.table import Table
 from tokenomist import api
 from tokenomist.arch import accounting as acc
 from tokenomist.arch.presets import preset_ids, resolve_model
-from tokenomist.cli.options import MaxBatchedTokens, MaxNumSeqs
+from tokenomist.cli.options import (
+    ImbalanceOpt,
+    MaxBatchedTokens,
+    MaxNumSeqs,
+    PrefixOpt,
+    SpecAccOpt,
+    SpecDraftOpt,
+    SpecMethodOpt,
+    SpecTokensOpt,
+    speculation,
+)
 from tokenomist.deploy.engine import builtin_engines
 from tokenomist.errors import InvalidValueError, TokenomistError
 from tokenomist.hardware.catalog import builtin_catalog, resolve_hardware
@@ -244,6 +254,12 @@ def estimate_cmd(
                                                 "closed form")] = False,
     max_num_seqs: MaxNumSeqs = None,
     max_batched_tokens: MaxBatchedTokens = None,
+    spec_method: SpecMethodOpt = None,
+    spec_draft: SpecDraftOpt = None,
+    spec_tokens: SpecTokensOpt = 3,
+    spec_acceptance: SpecAccOpt = 0.7,
+    expert_imbalance: ImbalanceOpt = 1.0,
+    prefix_hit_rate: PrefixOpt = 0.0,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
     """Throughput, TTFT and TPOT of bursts of identical requests, and what bounds them.
@@ -256,7 +272,10 @@ def estimate_cmd(
                           kv_dtype=kv_dtype, engine=profile or engine,
                           input_tokens=input_tokens, output_tokens=output_tokens,
                           batch_sizes=sizes, simulate=simulate, max_num_seqs=max_num_seqs,
-                          max_num_batched_tokens=max_batched_tokens)
+                          max_num_batched_tokens=max_batched_tokens,
+                          speculative=speculation(spec_method, spec_draft, spec_tokens,
+                                                  spec_acceptance),
+                          expert_imbalance=expert_imbalance, prefix_hit_rate=prefix_hit_rate)
     if as_json:
         print_json(result.model_dump())
         return

@@ -154,6 +154,12 @@ def report_cmd(
     gpu_hourly_usd: Annotated[float | None, typer.Option()] = None,
     max_num_seqs: MaxNumSeqs = None,
     max_batched_tokens: MaxBatchedTokens = None,
+    ttft_p99: Annotated[float, typer.Option(help="SLO for the planning section: p99 TTFT, "
+                                                 "seconds")] = 2.0,
+    tpot_p99: Annotated[float, typer.Option(help="SLO for the planning section: p99 TPOT, "
+                                                 "ms")] = 50.0,
+    compare_hardware: Annotated[str, typer.Option(
+        help="accelerators on the frontier plot")] = "h100-sxm,h200,b200,mi300x",
 ) -> None:
     """One self-contained HTML report: plots, tables, assumptions, calibration error."""
     from tokenomist.cli.app import out, parse_int_list
@@ -163,9 +169,11 @@ def report_cmd(
                             kv_dtype=kv_dtype, engine=profile or engine,
                             max_num_seqs=max_num_seqs,
                             max_num_batched_tokens=max_batched_tokens)
-    page = build_report(ReportInputs(d, input_tokens, output_tokens,
-                                     parse_int_list(batch_sizes), results or [],
-                                     gpu_hourly_usd))
+    from tokenomist.plan import SLO
+    page = build_report(ReportInputs(
+        d, input_tokens, output_tokens, parse_int_list(batch_sizes), results or [],
+        gpu_hourly_usd, SLO(ttft_p99_s=ttft_p99, tpot_p99_s=tpot_p99 / 1e3),
+        tuple(h.strip() for h in compare_hardware.split(",") if h.strip())))
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(page, encoding="utf-8")
     out.print(f"report written to {output}")

@@ -11,8 +11,20 @@ import typer
 from rich.table import Table
 
 from tokenomist import api
-from tokenomist.arch.presets import resolve_model
-from tokenomist.deploy.speculative import Speculation
+from tokenomist.cli.options import (
+    ImbalanceOpt,
+    InOpt,
+    OutOpt,
+    PrefixOpt,
+    SpecAccOpt,
+    SpecDraftOpt,
+    SpecMethodOpt,
+    SpecTokensOpt,
+    TpotOpt,
+    TtftOpt,
+    UserOpt,
+    speculation,
+)
 from tokenomist.economics.mix import parse_length_dist
 from tokenomist.errors import InvalidValueError
 from tokenomist.plan import SLO, Workload
@@ -21,38 +33,6 @@ from tokenomist.plan.goodput import max_rate_within_slo, open_loop
 
 PLAN_SCHEMA = "tokenomist.plan/1"
 SIMULATE_SCHEMA = "tokenomist.simulate/1"
-
-TtftOpt = Annotated[float | None, typer.Option(help="SLO: p99 time to first token, seconds")]
-TpotOpt = Annotated[float | None, typer.Option(help="SLO: p99 time per output token, ms")]
-UserOpt = Annotated[float | None, typer.Option(help="SLO: minimum tokens/s per user")]
-InOpt = Annotated[str, typer.Option(help="input tokens: N, uniform:A,B, normal:M,S or "
-                                         "lognormal:MEDIAN,SIGMA")]
-OutOpt = Annotated[str, typer.Option(help="output tokens (same forms as --input)")]
-PrefixOpt = Annotated[float, typer.Option(help="share of each prompt served from a prefix "
-                                               "cache (0..1)")]
-SpecMethodOpt = Annotated[str | None, typer.Option(
-    help="speculative decoding: draft (a draft model) or mtp (multi-token prediction)")]
-SpecDraftOpt = Annotated[str | None, typer.Option(help="draft model (preset, HF id or "
-                                                       "config.json)")]
-SpecTokensOpt = Annotated[int, typer.Option(help="speculative tokens proposed per step")]
-SpecAccOpt = Annotated[float, typer.Option(help="per-token acceptance rate (0..1)")]
-ImbalanceOpt = Annotated[float, typer.Option(
-    help="MoE with EP: busiest expert rank's tokens over the mean (>= 1)")]
-
-
-def speculation(method: str | None, draft: str | None, tokens: int,
-                acceptance: float) -> Speculation | None:
-    if method is None:
-        if draft is not None:
-            method = "draft"
-        else:
-            return None
-    if method not in ("draft", "mtp"):
-        raise InvalidValueError(f"--spec-method must be draft or mtp, got {method!r}")
-    return Speculation(method=method,  # type: ignore[arg-type]
-                       num_tokens=tokens, acceptance=acceptance,
-                       draft_model=resolve_model(draft) if draft else None)
-
 
 def _slo(ttft: float | None, tpot_ms: float | None, per_user: float | None) -> SLO:
     return SLO(ttft_p99_s=ttft, tpot_p99_s=None if tpot_ms is None else tpot_ms / 1e3,

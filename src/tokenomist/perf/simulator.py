@@ -142,6 +142,7 @@ class Simulator:
         self.d = deployment
         self.cost = cost or CostModel(deployment)
         self.attribute_prefill = attribute_prefill
+        self._last_decode_dt = 0.0
         plan = deployment.check_fits()
         self.plan = plan
         s = deployment.engine.scheduler
@@ -402,18 +403,24 @@ class Simulator:
         run = np.fromiter(st.running, np.int64, len(st.running))
         k_max = int(np.min(st.out[run] - st.generated[run]))
         ctx0 = st.computed[run].astype(float)
-        if not self.full_reserve:
+        def pages_for(k: int) -> int:
+            return int(np.sum(np.maximum(self._blocks(ctx0 + k) - st.held[run], 0)))
+
+        if not self.full_reserve and pages_for(k_max) > st.free:
             lo, hi = 0, k_max  # largest k with pages for k more tokens each
             while lo < hi:
                 mid = (lo + hi + 1) // 2
-                need = int(np.sum(np.maximum(self._blocks(ctx0 + mid) - st.held[run], 0)))
-                if need <= st.free:
+                if pages_for(mid) <= st.free:
                     lo = mid
                 else:
                     hi = mid - 1
             k_max = lo
         if k_max < 2:
             return 0, 0.0, {}
+        if math.isfinite(until_arrival) and self._last_decode_dt > 0:
+            # steps only slow down as contexts grow: evaluate a few more than the last
+            # step's time says fit before the next arrival (the loop continues after)
+            k_max = max(2, min(k_max, int(until_arrival / self._last_decode_dt * 1.1) + 3))
         j = np.arange(1, k_max + 1, dtype=float)  # step j attends to ctx0 + j keys
         b = float(run.size)
         srt = np.sort(ctx0)
@@ -438,6 +445,7 @@ class Simulator:
                                           prefill_pairs=zeros, prefill_keys=zeros,
                                           eager=eager_arr))
         times = bd.total
+        self._last_decode_dt = float(times[0])
         k = k_max
         if math.isfinite(until_arrival):
             cum = np.cumsum(times)

@@ -22,7 +22,7 @@ class OpenLoopResult:
     ttft_s: dict[str, float]  # mean, p50, p90, p99
     tpot_s: dict[str, float]
     e2e_s: dict[str, float]
-    throughput_rps: float  # completed requests per second
+    throughput_rps: float  # measured requests completed per second of the window
     output_tokens_per_s: float
     goodput_rps: float  # requests per second meeting every SLO
     slo_attainment: float  # share of requests meeting every SLO
@@ -57,20 +57,19 @@ def summarize(rate: float, r: SimulationResult, slo: SLO, warmup: float = 0.1
     limit = slo.tpot_limit_s
     if limit is not None:
         ok &= ~(tpot > limit)  # one-token requests have no TPOT: they pass
-    span = float(np.max(r.arrival_s[keep]) - np.min(r.arrival_s[keep]))
-    window = span if span > 0 else float(np.max(r.finish_s) - np.min(r.arrival_s))
+    # the measurement window: first measured arrival to last measured finish
+    window = float(np.max(r.finish_s[keep]) - np.min(r.arrival_s[keep]))
     s_ttft, s_tpot = _stats(ttft), _stats(tpot)
     meets = True
     if slo.ttft_p99_s is not None:
         meets &= s_ttft["p99"] <= slo.ttft_p99_s
     if limit is not None:
         meets &= not s_tpot["p99"] > limit
-    duration = r.elapsed_s
     return OpenLoopResult(
-        rate=rate, requests=int(n), duration_s=duration, ttft_s=s_ttft, tpot_s=s_tpot,
-        e2e_s=_stats(e2e), throughput_rps=n / duration,
-        output_tokens_per_s=float(np.sum(r.output_tokens)) / duration,
-        goodput_rps=float(np.sum(ok)) / window if window > 0 else 0.0,
+        rate=rate, requests=int(n), duration_s=r.elapsed_s, ttft_s=s_ttft, tpot_s=s_tpot,
+        e2e_s=_stats(e2e), throughput_rps=keep.size / window,
+        output_tokens_per_s=float(np.sum(r.output_tokens[keep])) / window,
+        goodput_rps=float(np.sum(ok)) / window,
         slo_attainment=float(np.mean(ok)), meets_slo=bool(meets),
         max_running=r.max_running, preemptions=r.preemptions)
 

@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 from tokenomist.arch.presets import resolve_model
 from tokenomist.arch.spec import ModelArch
 from tokenomist.deploy.deployment import Deployment
-from tokenomist.deploy.engine import resolve_engine
+from tokenomist.deploy.engine import EngineProfile, resolve_engine
 from tokenomist.deploy.speculative import Speculation
 from tokenomist.economics.prices import gpu_price
 from tokenomist.errors import InvalidValueError, TokenomistError
@@ -112,7 +112,7 @@ class PlanResult:
 
 
 def enumerate_candidates(model: str | ModelArch, hardware: Sequence[str] = DEFAULT_HARDWARE,
-                         *, engines: Sequence[str] = ("vllm",),
+                         *, engines: Sequence[str | EngineProfile] = ("vllm",),
                          precisions: Sequence[str | None] = (None, "fp8"),
                          kv_dtypes: Sequence[str] = ("bf16",),
                          tps: Sequence[int] = (1, 2, 4, 8), pps: Sequence[int] = (1,),
@@ -124,7 +124,7 @@ def enumerate_candidates(model: str | ModelArch, hardware: Sequence[str] = DEFAU
     """Valid deployments that fit; and why the others were left out."""
     arch = model if isinstance(model, ModelArch) else resolve_model(model)
     accs: list[Accelerator] = [resolve_hardware(h) for h in hardware]
-    profiles = [resolve_engine(e) for e in engines]
+    profiles = [e if isinstance(e, EngineProfile) else resolve_engine(e) for e in engines]
     out: list[Candidate] = []
     skipped: list[str] = []
     prices = usd_per_gpu_hour or {}
@@ -222,7 +222,8 @@ def frontier_of(configs: Sequence[Config]) -> list[Config]:
 
 
 def plan(model: str | ModelArch, workload: Workload, slo: SLO, *,
-         hardware: Sequence[str] = DEFAULT_HARDWARE, engines: Sequence[str] = ("vllm",),
+         hardware: Sequence[str] = DEFAULT_HARDWARE,
+         engines: Sequence[str | EngineProfile] = ("vllm",),
          precisions: Sequence[str | None] = (None, "fp8"), kv_dtypes: Sequence[str] = ("bf16",),
          tps: Sequence[int] = (1, 2, 4, 8), pps: Sequence[int] = (1,),
          concurrency: Sequence[int] = CONCURRENCY, speculative: Speculation | None = None,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import html
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,9 @@ from tokenomist.calibrate.observations import load_measured
 from tokenomist.deploy.deployment import Deployment
 from tokenomist.economics.prices import gpu_price
 from tokenomist.economics.token_cost import price_by_attribution
+from tokenomist.plan import DEFAULT_HARDWARE, SLO, Workload
+from tokenomist.plan import plan as run_plan
+from tokenomist.plan.goodput import open_loop
 from tokenomist.report import plots
 
 
@@ -30,6 +33,9 @@ class ReportInputs:
     batch_sizes: list[int]
     results: list[Path]
     usd_per_gpu_hour: float | None = None
+    slo: SLO = field(default_factory=lambda: SLO(ttft_p99_s=2.0, tpot_p99_s=0.05))
+    compare_hardware: tuple[str, ...] = DEFAULT_HARDWARE
+    goodput_requests: int = 400
 
 
 def _img(path: Path, alt: str) -> str:
@@ -97,6 +103,22 @@ def build_report(inp: ReportInputs) -> str:
         if comparison_rows:
             plots.plot_comparison(comparison_rows, t / "compare.png", "model vs measured")
             figures.append(_img(t / "compare.png", "Model vs measured throughput"))
+        # planning: the frontier across accelerators, goodput of this deployment
+        wl = Workload.fixed(inp.input_tokens, max(inp.output_tokens, 2))
+        hw = tuple(dict.fromkeys((d.hardware.id, *inp.compare_hardware)))
+        planned = run_plan(d.model, wl, inp.slo, hardware=hw, engines=[d.engine],
+                           kv_dtypes=[d.kv_dtype])
+        plots.plot_frontier(planned, t / "frontier.png")
+        figures.append(_img(t / "frontier.png", "Throughput-interactivity frontier per "
+                                                "accelerator"))
+        from tokenomist.perf.steady_state import steady_state
+        cap = float(steady_state(d, wl.mean_input, wl.mean_output, [4096])
+                    .requests_per_s[0])
+        runs = [open_loop(d, wl, cap * f, inp.slo, num_requests=inp.goodput_requests)
+                for f in (0.25, 0.5, 0.75, 0.9, 1.0, 1.2)]
+        plots.plot_goodput(runs, t / "goodput.png", f"this deployment, {inp.slo.describe()}")
+        figures.append(_img(t / "goodput.png", "Goodput vs request rate (Poisson arrivals, "
+                                               "step simulator)"))
     m = est.memory
     sections.append("<h2>Deployment</h2>" + _table(
         ["model", "hardware", "GPUs", "TP / PP / EP", "weights", "KV cache", "engine"],
@@ -128,6 +150,13 @@ def build_report(inp: ReportInputs) -> str:
                                    f"{r['measured_output_tokens_per_s']:,.1f}",
                                    f"{r['predicted_output_tokens_per_s']:,.1f}", f"{e:+.1%}"]
                                   for r, e in zip(comparison_rows, errs, strict=True)]))
+    sections.append(f"<h2>Planning ({html.escape(inp.slo.describe())})</h2>"
+                    + "".join(f"<p>{html.escape(line)}</p>" for line in planned.explanation)
+                    + _table(["offered req/s", "p99 TTFT s", "p99 TPOT ms", "goodput req/s",
+                              "within SLO"],
+                             [[f"{r.rate:.2f}", f"{r.ttft_s['p99']:.2f}",
+                               f"{r.tpot_s['p99'] * 1e3:.1f}", f"{r.goodput_rps:.2f}",
+                               f"{r.slo_attainment:.0%}"] for r in runs]))
     cal = d.engine.calibration
     if cal is not None:
         sections.append("<h2>Calibration</h2>" + _table(
