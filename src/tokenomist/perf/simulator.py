@@ -176,8 +176,9 @@ class Simulator:
             return 1.0
         return 0.0
 
-    def _keys(self, ctx: Array) -> Array:
-        return np.stack([np.sum(ctx if w is None else np.minimum(ctx, w)) for w in self.windows])
+    def _keys(self, ctx: Array) -> tuple[float, ...]:
+        return tuple(float(np.sum(ctx if w is None else np.minimum(ctx, w)))
+                     for w in self.windows)
 
     # -------------------------------------------------------------------- main loop
     def run(self, requests: Requests, max_steps: int = 50_000_000) -> SimulationResult:
@@ -384,17 +385,18 @@ class Simulator:
         keys_dec = self._keys((prefix[dec] + 1).astype(float))
         pre_len = add[is_pre].astype(float)
         pre_prefix = prefix[is_pre].astype(float)
-        pairs = np.array([float(np.sum(causal_pairs(pre_len, w, pre_prefix)))
-                          for w in self.windows])
+        pairs = tuple(float(np.sum(causal_pairs(pre_len, w, pre_prefix)))
+                      for w in self.windows)
         pre_keys = self._keys(pre_prefix + pre_len)
         n_seq = float(ids.size)
         max_ctx = float(np.max(prefix + add))
+        n_dec = float(np.sum(dec))
+        # plain floats: the cost model's scalar path
         return StepLoad(
-            tokens=np.array(float(np.sum(add))), seqs=np.array(n_seq),
-            decode_seqs=np.array(float(np.sum(dec))),
-            logits=np.array(float(np.sum(dec) + np.sum(completes))),
+            tokens=float(np.sum(add)), seqs=n_seq, decode_seqs=n_dec,
+            logits=n_dec + float(np.sum(completes)),
             decode_keys=keys_dec, prefill_pairs=pairs, prefill_keys=pre_keys,
-            eager=np.array(self._eager(n_seq, max_ctx, bool(np.any(is_pre)))))
+            eager=self._eager(n_seq, max_ctx, bool(np.any(is_pre))))
 
     def _decode_stretch(self, st: _State, until_arrival: float
                         ) -> tuple[int, float, dict[str, float]]:

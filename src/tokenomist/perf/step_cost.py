@@ -30,6 +30,7 @@ closed-form estimator, the step simulator, the planner and calibration all call
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -45,6 +46,49 @@ from tokenomist.deploy.engine import EfficiencyPriors
 from tokenomist.precision import kv_bytes, weight_format
 
 Array = NDArray[np.float64]
+# A quantity of a step: a float for one step (the simulator's scalar fast path) or an
+# array for many (the closed form, calibration, the planner). The same code serves both.
+Num = Any
+Keys = Any  # per attention window: a tuple of floats, or an array (windows, ...)
+
+
+def _num(x: Any) -> Any:
+    """A float for scalars (Python arithmetic is much faster than 0-d arrays), an array
+    otherwise."""
+    if isinstance(x, float):
+        return x
+    if isinstance(x, (int, np.integer, np.floating)):
+        return float(x)
+    a = np.asarray(x, float)
+    return float(a) if a.ndim == 0 else a
+
+
+def _where(cond: Any, a: Any, b: Any) -> Any:
+    if isinstance(cond, (bool, np.bool_)):
+        return a if cond else b
+    return np.where(cond, a, b)
+
+
+def _max(a: Any, b: float) -> Any:
+    return max(a, b) if isinstance(a, float) else np.maximum(a, b)
+
+
+def _min(a: Any, b: float) -> Any:
+    return min(a, b) if isinstance(a, float) else np.minimum(a, b)
+
+
+def _by_layers(layers: Array, keys: Keys) -> Any:
+    """Sum over attention windows of layers x keys."""
+    if isinstance(keys, (tuple, list)):
+        return sum(float(n) * float(k) for n, k in zip(layers, keys, strict=True))
+    k = np.asarray(keys, float)
+    return np.sum(layers.reshape((-1,) + (1,) * (k.ndim - 1)) * k, axis=0)
+
+
+def _scale_keys(keys: Keys, f: Any) -> Keys:
+    if isinstance(keys, (tuple, list)):
+        return tuple(k / f for k in keys)
+    return np.asarray(keys, float) / f
 
 
 @dataclass(frozen=True)
@@ -55,14 +99,14 @@ class StepLoad:
     (``ModelArch.windows``: full attention first); keys are already capped at the window.
     """
 
-    tokens: Array  # new tokens: decodes + prefill chunk tokens
-    seqs: Array  # sequences in the step
-    decode_seqs: Array  # sequences decoding one token
-    logits: Array  # sequences that sample a token this step
-    decode_keys: Array  # (windows, ...) sum over decoding sequences of keys attended
-    prefill_pairs: Array  # (windows, ...) query-key pairs of the prefill chunks
-    prefill_keys: Array  # (windows, ...) cached keys the prefill chunks read
-    eager: Array  # 1.0 where the step runs without CUDA graphs
+    tokens: Num  # new tokens: decodes + prefill chunk tokens
+    seqs: Num  # sequences in the step
+    decode_seqs: Num  # sequences decoding one token
+    logits: Num  # sequences that sample a token this step
+    decode_keys: Keys  # (windows, ...) sum over decoding sequences of keys attended
+    prefill_pairs: Keys  # (windows, ...) query-key pairs of the prefill chunks
+    prefill_keys: Keys  # (windows, ...) cached keys the prefill chunks read
+    eager: Num  # 1.0 where the step runs without CUDA graphs
 
 
 @dataclass(frozen=True)
@@ -70,13 +114,13 @@ class StepBreakdown:
     """Seconds per step by cause; ``compute`` and ``memory`` split the kernel time by which
     roofline bound each kernel."""
 
-    compute: Array
-    memory: Array
-    communication: Array
-    overhead: Array
+    compute: Num
+    memory: Num
+    communication: Num
+    overhead: Num
 
     @property
-    def total(self) -> Array:
+    def total(self) -> Num:
         return self.compute + self.memory + self.communication + self.overhead
 
 
@@ -174,13 +218,12 @@ def _page_bytes(d: Deployment) -> float:
     return float(d.engine.scheduler.kv_block_size * width * elem)
 
 
-def _roofline(flops: Array, flop_rate: float | Array, nbytes: Array,
-              byte_rate: float | Array) -> tuple[Array, Array]:
+def _roofline(flops: Num, flop_rate: Num, nbytes: Num, byte_rate: Num) -> tuple[Num, Num]:
     """Split max(compute, memory) into (compute-bound part, memory-bound part)."""
     tc = flops / flop_rate
     tm = nbytes / byte_rate
     compute_bound = tc >= tm
-    return np.where(compute_bound, tc, 0.0), np.where(compute_bound, 0.0, tm)
+    return _where(compute_bound, tc, 0.0), _where(compute_bound, 0.0, tm)
 
 
 class CostModel:
@@ -213,23 +256,23 @@ class CostModel:
         against its KV cache (speculative verification; ``load.tokens`` and
         ``load.logits`` already count them)."""
         c, e = self.c, self.eff
-        tokens = np.asarray(load.tokens, float)
+        tokens = _num(load.tokens)
         active = tokens > 0
         half = e.gemm_half_tokens
         bw = c.bandwidth * e.bandwidth
 
         # dense linear layers: a GEMM over M >= 2 tokens costs (M + half) tokens of compute;
         # one token is a matrix-vector product (GEMV kernels, no tiles to fill)
-        dense_flops = np.where(active, c.dense_flops_per_token
-                               * (tokens + np.where(tokens > 1, half, 0.0)), 0.0)
-        logits = np.asarray(load.logits, float)
-        lm_flops = np.where(logits > 0, c.lm_head_flops_per_logit
-                            * (logits + np.where(logits > 1, half, 0.0)), 0.0)
+        dense_flops = _where(active, c.dense_flops_per_token
+                               * (tokens + _where(tokens > 1, half, 0.0)), 0.0)
+        logits = _num(load.logits)
+        lm_flops = _where(logits > 0, c.lm_head_flops_per_logit
+                            * (logits + _where(logits > 1, half, 0.0)), 0.0)
         lin_rate = c.linear_peak * e.flops
         comp_d, mem_d = _roofline(dense_flops, lin_rate,
-                                  np.where(active, c.dense_bytes, 0.0), bw)
+                                  _where(active, c.dense_bytes, 0.0), bw)
         comp_h, mem_h = _roofline(lm_flops, lin_rate,
-                                  np.where(logits > 0, c.lm_head_bytes, 0.0), bw)
+                                  _where(logits > 0, c.lm_head_bytes, 0.0), bw)
         compute = comp_d + comp_h
         memory = mem_d + mem_h
 
@@ -238,52 +281,50 @@ class CostModel:
             # with expert parallelism the busiest rank sets the pace: it routes
             # `imbalance` times the mean number of tokens to its experts
             hot = tokens * (self.deployment.expert_imbalance if c.ep > 1 else 1.0)
-            frac_touched = 1.0 - np.power(1.0 - c.top_k / c.num_experts, hot)
+            frac_touched = 1.0 - (1.0 - c.top_k / c.num_experts) ** hot
             touched = c.experts_per_gpu * frac_touched
             per_expert_tokens = hot * c.top_k / c.num_experts
-            exp_flops = np.where(
+            exp_flops = _where(
                 active, c.expert_flops_per_token * hot
-                * (per_expert_tokens + half) / np.maximum(per_expert_tokens, 1e-12), 0.0)
+                * (per_expert_tokens + half) / _max(per_expert_tokens, 1e-12), 0.0)
             exp_bytes = touched * c.expert_bytes_per_layer * c.moe_layers
             comp_e, mem_e = _roofline(exp_flops, lin_rate, exp_bytes, bw)
             compute = compute + comp_e
             memory = memory + mem_e
 
         # attention
-        layers = c.layers_by_window.reshape((-1,) + (1,) * tokens.ndim)
-        dec_keys = np.asarray(load.decode_keys, float)
-        pre_pairs = np.asarray(load.prefill_pairs, float)
-        pre_keys = np.asarray(load.prefill_keys, float)
-        items = np.asarray(load.decode_seqs, float) * c.kv_heads_local
+        layers = c.layers_by_window
+        items = _num(load.decode_seqs) * c.kv_heads_local
         page = c.page_bytes / (c.page_bytes + e.attention_page_half_bytes)
-        dec_rate = c.bandwidth * e.attention_bandwidth * page * items / np.maximum(
+        dec_rate = c.bandwidth * e.attention_bandwidth * page * items / _max(
             items + e.attention_items_half, 1e-12)
         kv_rate = c.bandwidth * e.attention_bandwidth
         attn_rate = c.attention_peak * e.attention_flops
-        dec_flops = np.sum(layers * dec_keys, axis=0) * c.attn_flops_pair_decode * decode_width
-        dec_bytes = np.sum(layers * dec_keys, axis=0) * c.kv_bytes_per_token_layer
-        pre_flops = np.sum(layers * pre_pairs, axis=0) * c.attn_flops_pair_prefill
-        pre_bytes = np.sum(layers * pre_keys, axis=0) * c.kv_bytes_per_token_layer
-        comp_a, mem_a = _roofline(dec_flops, attn_rate, dec_bytes, np.maximum(dec_rate, 1e-30))
+        dec_pairs = _by_layers(layers, load.decode_keys)
+        dec_flops = dec_pairs * c.attn_flops_pair_decode * decode_width
+        dec_bytes = dec_pairs * c.kv_bytes_per_token_layer
+        pre_flops = _by_layers(layers, load.prefill_pairs) * c.attn_flops_pair_prefill
+        pre_bytes = _by_layers(layers, load.prefill_keys) * c.kv_bytes_per_token_layer
+        comp_a, mem_a = _roofline(dec_flops, attn_rate, dec_bytes, _max(dec_rate, 1e-30))
         comp_p, mem_p = _roofline(pre_flops, attn_rate, pre_bytes, kv_rate)
         compute = compute + comp_a + comp_p
         memory = memory + mem_a + mem_p
 
         # collectives
         link = c.link_bandwidth * e.comm_bandwidth
-        comm = np.zeros_like(tokens)
+        comm = 0.0 * tokens
         msg = tokens * c.hidden * c.activation_bytes
         if c.tp > 1:
             n_ar = 2.0 * c.layers
-            comm = comm + np.where(active, n_ar * (e.comm_latency_s
+            comm = comm + _where(active, n_ar * (e.comm_latency_s
                                                    + 2.0 * (c.tp - 1) / c.tp * msg / link), 0.0)
         if c.ep > 1 and c.moe_layers > 0:
             n_a2a = 2.0 * c.moe_layers
             a2a_bytes = msg * c.top_k * (c.ep - 1) / c.ep * self.deployment.expert_imbalance
-            comm = comm + np.where(active, n_a2a * (e.comm_latency_s + a2a_bytes / link), 0.0)
+            comm = comm + _where(active, n_a2a * (e.comm_latency_s + a2a_bytes / link), 0.0)
         if c.pp > 1:
-            comm = comm + np.where(active, e.comm_latency_s + msg / link, 0.0)
-        zero = np.zeros_like(compute)
+            comm = comm + _where(active, e.comm_latency_s + msg / link, 0.0)
+        zero = 0.0 * compute
         return StepBreakdown(compute=compute, memory=memory, communication=comm, overhead=zero)
 
     def step_time(self, load: StepLoad) -> StepBreakdown:
@@ -293,25 +334,25 @@ class CostModel:
         that flow through the ``pp`` stages; each sequence waits ``pp`` stage times.
         """
         c, e = self.c, self.eff
-        seqs = np.asarray(load.seqs, float)
+        seqs = _num(load.seqs)
         spec = self.deployment.speculative
         width = 1.0
         if spec is not None:
             # the target verifies k + 1 positions per decoding sequence in one pass
             k = float(spec.num_tokens)
-            dec = np.asarray(load.decode_seqs, float)
+            dec = _num(load.decode_seqs)
             width = k + 1.0
-            load = replace(load, tokens=np.asarray(load.tokens, float) + k * dec,
-                           logits=np.asarray(load.logits, float) + k * dec)
+            load = replace(load, tokens=_num(load.tokens) + k * dec,
+                           logits=_num(load.logits) + k * dec)
         if c.pp > 1:
-            micro = np.maximum(np.minimum(seqs, c.pp), 1.0)
+            micro = _max(_min(seqs, float(c.pp)), 1.0)
             scaled = StepLoad(
-                tokens=np.asarray(load.tokens, float) / micro, seqs=seqs / micro,
-                decode_seqs=np.asarray(load.decode_seqs, float) / micro,
-                logits=np.asarray(load.logits, float) / micro,
-                decode_keys=np.asarray(load.decode_keys, float) / micro,
-                prefill_pairs=np.asarray(load.prefill_pairs, float) / micro,
-                prefill_keys=np.asarray(load.prefill_keys, float) / micro,
+                tokens=_num(load.tokens) / micro, seqs=seqs / micro,
+                decode_seqs=_num(load.decode_seqs) / micro,
+                logits=_num(load.logits) / micro,
+                decode_keys=_scale_keys(load.decode_keys, micro),
+                prefill_pairs=_scale_keys(load.prefill_pairs, micro),
+                prefill_keys=_scale_keys(load.prefill_keys, micro),
                 eager=load.eager)
             stage = self.stage_time(scaled, width)
             stage = StepBreakdown(compute=stage.compute * c.pp, memory=stage.memory * c.pp,
@@ -325,9 +366,9 @@ class CostModel:
                                   memory=stage.memory + draft.memory,
                                   communication=stage.communication + draft.communication,
                                   overhead=stage.overhead + draft.overhead)
-        active = np.asarray(load.tokens, float) > 0
-        eager = np.asarray(load.eager, float)
-        overhead = np.where(active, e.step_overhead_s + e.seq_overhead_s * seqs
+        active = _num(load.tokens) > 0
+        eager = _num(load.eager)
+        overhead = _where(active, e.step_overhead_s + e.seq_overhead_s * seqs
                             + eager * e.eager_layer_overhead_s * c.layers * c.pp, 0.0)
         return replace(stage, overhead=stage.overhead + overhead)
 
@@ -337,28 +378,29 @@ class CostModel:
         spec = self.deployment.speculative
         assert spec is not None
         k = float(spec.num_tokens)
-        dec = np.asarray(load.decode_seqs, float)
-        full_keys = np.asarray(load.decode_keys, float)[0]  # full-attention row
-        mean_ctx = full_keys / np.maximum(dec, 1e-12)
+        dec = _num(load.decode_seqs)
+        keys = load.decode_keys
+        full_keys = keys[0] if isinstance(keys, (tuple, list)) else np.asarray(keys, float)[0]
+        mean_ctx = full_keys / _max(dec, 1e-12)
         if self.draft is not None:
             windows = self.draft.deployment.model.windows
             d_load = decode_load(dec, mean_ctx, windows)
             bd = self.draft.stage_time(d_load)
             return StepBreakdown(compute=k * bd.compute, memory=k * bd.memory,
                                  communication=k * bd.communication,
-                                 overhead=np.zeros_like(bd.compute))
+                                 overhead=0.0 * bd.compute)
         # multi-token prediction: the MTP layer(s) of the model and its shared LM head
         d_load = decode_load(dec, mean_ctx, self.deployment.model.windows)
         bd = self.stage_time(d_load)
         c, e = self.c, self.eff
         share = spec.mtp_layers / (c.layers * c.pp)
         lm_c, lm_m = _roofline(c.lm_head_flops_per_logit * dec, c.linear_peak * e.flops,
-                               np.where(dec > 0, c.lm_head_bytes, 0.0),
+                               _where(dec > 0, c.lm_head_bytes, 0.0),
                                c.bandwidth * e.bandwidth)
         return StepBreakdown(compute=k * (share * bd.compute + lm_c),
                              memory=k * (share * bd.memory + lm_m),
                              communication=k * share * bd.communication,
-                             overhead=np.zeros_like(bd.compute))
+                             overhead=0.0 * bd.compute)
 
 
 def without_prefill(load: StepLoad) -> StepLoad:
