@@ -313,3 +313,24 @@ def test_frontier_and_goodput_plots_show_the_data(tmp_path: Path) -> None:
     assert g["goodput"][0] == pytest.approx(2.0, rel=0.2)  # light load: everyone served
     for f in ("f.png", "g.png"):
         assert (tmp_path / f).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_trace_replay(tmp_path: Path) -> None:
+    from tokenomist.plan.trace import load_trace
+    trace = tmp_path / "azure.csv"
+    trace.write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n"
+                     "2023-11-16 18:15:46.6805900,374,44\n"
+                     "2023-11-16 18:15:47.1805900,396,109\n"
+                     "2023-11-16 18:15:50.6805900,879,15\n")
+    r = load_trace(trace, speedup=2.0)
+    np.testing.assert_allclose(r.arrival_s, [0.0, 0.25, 2.0])
+    assert r.input_tokens.tolist() == [374, 396, 879]
+    assert r.output_tokens.tolist() == [44, 109, 15]
+    out = _run("simulate", "--model", "llama-3.1-8b", "--tp", "1", "--trace", str(trace),
+               "--ttft-p99", "1", "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["points"][0]["requests"] == 3
+    bad = tmp_path / "bad.csv"
+    bad.write_text("time,prompt,completion\n1,2,3\n")
+    out = _run("simulate", "--trace", str(bad))
+    assert out.returncode != 0 and "arrival_s" in out.stderr and "Traceback" not in out.stderr

@@ -205,6 +205,13 @@ def simulate_cmd(
     spec_acceptance: SpecAccOpt = 0.7,
     expert_imbalance: ImbalanceOpt = 1.0,
     seed: Annotated[int, typer.Option()] = 0,
+    trace: Annotated[Path | None, typer.Option(
+        help="replay a CSV trace (arrival_s or timestamp, input_tokens, output_tokens) "
+             "instead of Poisson arrivals")] = None,
+    trace_speedup: Annotated[float, typer.Option(help="divide the trace's gaps by this")]
+    = 1.0,
+    trace_limit: Annotated[int | None, typer.Option(help="first N requests of the trace")]
+    = None,
     plot: Annotated[Path | None, typer.Option(help="PNG of goodput vs request rate")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
@@ -222,6 +229,32 @@ def simulate_cmd(
     slo = _slo(ttft_p99, tpot_p99, min_tokens_per_user)
     from tokenomist.plan.goodput import RateSearch
     search: RateSearch | None = None
+    if trace is not None:
+        if max_rate or request_rate:
+            raise InvalidValueError("--trace replays its own arrivals: drop --request-rate "
+                                    "and --max-rate")
+        from tokenomist.perf.simulator import Simulator
+        from tokenomist.plan.goodput import summarize
+        from tokenomist.plan.trace import load_trace
+        reqs = load_trace(trace, speedup=trace_speedup, limit=trace_limit)
+        if prefix_hit_rate:
+            reqs = reqs.with_cached_prefix(prefix_hit_rate)
+        span = float(reqs.arrival_s.max() - reqs.arrival_s.min())
+        rate = len(reqs) / span if span > 0 else float(len(reqs))
+        replay = summarize(rate, Simulator(d, attribute_prefill=False).run(reqs), slo)
+        if as_json:
+            print_json({"schema_version": SIMULATE_SCHEMA, "model": model,
+                        "hardware": d.hardware.id, "tp": tp, "trace": str(trace),
+                        "slo": slo.describe(), "points": [replay.as_dict()]})
+            return
+        r = replay
+        out.print(f"trace {trace}: {len(reqs)} requests at {rate:.3g} req/s on average; "
+                  f"TTFT p50 {r.ttft_s['p50']:.2f} s, p99 {r.ttft_s['p99']:.2f} s; TPOT p50 "
+                  f"{r.tpot_s['p50'] * 1e3:.1f} ms, p99 {r.tpot_s['p99'] * 1e3:.1f} ms; "
+                  f"{r.output_tokens_per_s:,.0f} output tokens/s; goodput "
+                  f"{r.goodput_rps:.2f} req/s ({r.slo_attainment:.0%} within "
+                  f"{slo.describe()})")
+        return
     if max_rate:
         search = max_rate_within_slo(d, wl, slo, num_requests=num_requests, seed=seed)
     if request_rate:
