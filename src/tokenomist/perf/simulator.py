@@ -29,7 +29,7 @@ from numpy.typing import ArrayLike, NDArray
 from tokenomist.arch.accounting import causal_pairs
 from tokenomist.deploy.deployment import Deployment
 from tokenomist.errors import InvalidValueError
-from tokenomist.perf.step_cost import CostModel, StepLoad, without_prefill
+from tokenomist.perf.step_cost import CostModel, StepBreakdown, StepLoad, without_prefill
 
 Array = NDArray[np.float64]
 
@@ -419,6 +419,10 @@ class Simulator:
             k_max = lo
         if k_max < 2:
             return 0, 0.0, {}
+        fast = self._affine_stretch(run.size, float(np.sum(ctx0)), float(np.max(ctx0)), k_max,
+                                    until_arrival)
+        if fast is not None:
+            return fast
         if math.isfinite(until_arrival) and self._last_decode_dt > 0:
             # steps only slow down as contexts grow: evaluate a few more than the last
             # step's time says fit before the next arrival (the loop continues after)
@@ -456,6 +460,60 @@ class Simulator:
             "compute": float(np.sum(bd.compute[:k])), "memory": float(np.sum(bd.memory[:k])),
             "communication": float(np.sum(bd.communication[:k])),
             "overhead": float(np.sum(bd.overhead[:k]))}
+
+
+    def _affine_stretch(self, n_run: int, ctx_sum: float, ctx_max: float, k_max: int,
+                        until_arrival: float) -> tuple[int, float, dict[str, float]] | None:
+        """A pure-decode stretch in closed form, when its step time is affine in the step
+        index: full attention only (the keys grow by one per sequence and step, and
+        attention's FLOPs and bytes are both proportional to them, so its roofline is
+        linear) and the same CUDA-graph decision throughout. Three evaluations of the cost
+        model check the affinity; otherwise None (the vectorized path)."""
+        if self.windows != (None,):
+            return None
+        b = float(n_run)
+        e1 = self._eager(b, ctx_max + 1, False)
+        if e1 != self._eager(b, ctx_max + k_max, False):
+            return None
+
+        def at(j: float) -> StepBreakdown:
+            return self.cost.step_time(StepLoad(
+                tokens=b, seqs=b, decode_seqs=b, logits=b, decode_keys=(ctx_sum + b * j,),
+                prefill_pairs=(0.0,), prefill_keys=(0.0,), eager=e1))
+
+        s1, s2, s_last = at(1.0), at(2.0), at(float(k_max))
+        t1, t2, t_last = float(s1.total), float(s2.total), float(s_last.total)
+        slope = t2 - t1
+        if abs(t1 + slope * (k_max - 1) - t_last) > 1e-9 * t_last + 1e-15:
+            return None
+        self._last_decode_dt = t1
+
+        def cum(k: float) -> float:
+            return k * t1 + slope * k * (k - 1) / 2.0
+
+        k = k_max
+        if math.isfinite(until_arrival):
+            # steps that end before the arrival, plus the one during which it arrives
+            if abs(slope) < 1e-18:
+                done = math.ceil(until_arrival / t1) - 1
+            else:
+                a, bq = slope / 2.0, t1 - slope / 2.0
+                disc = max(bq * bq + 4.0 * a * until_arrival, 0.0)
+                done = math.ceil((-bq + math.sqrt(disc)) / (2.0 * a)) - 1
+            done = max(done, 0)
+            while done > 0 and cum(done) >= until_arrival:
+                done -= 1
+            while done + 1 <= k_max and cum(done + 1) < until_arrival:
+                done += 1
+            k = min(done + 1, k_max)
+
+        def total(name: str) -> float:
+            c1 = float(getattr(s1, name))
+            c2 = float(getattr(s2, name))
+            return k * c1 + (c2 - c1) * k * (k - 1) / 2.0
+
+        return k, cum(k), {name: total(name) for name in
+                           ("compute", "memory", "communication", "overhead")}
 
 
 class _State:
