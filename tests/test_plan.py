@@ -187,6 +187,23 @@ def test_steady_state_agrees_with_the_simulator(model: str, tp: int, i_tok: int,
         assert ss.output_tokens_per_s[0] == pytest.approx(sim_tps, rel=0.05)
 
 
+def test_steady_state_obeys_littles_law_and_single_request_timing() -> None:
+    """A closed loop of C clients: C = throughput x mean E2E, whether or not prefill keeps
+    up; with one client, TTFT and TPOT are those of a lone request (simulated)."""
+    for engine in ("vllm", "sglang", "trtllm"):
+        d = load_deployment("llama-3.1-8b", "h100-sxm", engine=engine)
+        for i_tok, o_tok in ((200, 2), (2035, 300), (8000, 50)):
+            conc = np.array([1.0, 8.0, 64.0, 512.0])
+            ss = steady_state(d, i_tok, o_tok, conc)
+            # (the prompt's own chunks are a floor on TTFT: within 2%)
+            np.testing.assert_allclose(ss.requests_per_s * ss.e2e_s, conc, rtol=0.02)
+            assert np.all(ss.ttft_p99_s >= ss.ttft_s)
+        one = Simulator(d).run(Requests.burst(1, 2035, 300))
+        ss = steady_state(d, 2035, 300, [1])
+        assert ss.ttft_s[0] == pytest.approx(one.ttft_s[0], rel=0.03)
+        assert ss.tpot_s[0] == pytest.approx(one.tpot_s[0], rel=0.1)
+
+
 # ----------------------------------------------------------------------------- goodput
 def test_goodput_matches_md1_queue() -> None:
     """One request at a time (max_num_seqs 1): a single server with a deterministic
@@ -287,6 +304,17 @@ def test_simulate_and_disagg_cli(tmp_path: Path) -> None:
     (["simulate", "--request-rate", "0"], "positive"),
     (["plan", "--spec-method", "eagle"], "draft or mtp"),
     (["plan", "--model", "llama-3.1-405b", "--hardware", "l4", "--tp", "1"], "fits"),
+    (["plan", "--gpu-hourly-usd", "abc"], "not a number"),
+    (["plan", "--rows", "1"], "--rows"),
+    (["simulate", "--request-rate", "abc"], "not a number"),
+    (["simulate", "--num-requests", "-5"], "--num-requests"),
+    (["disagg", "--max-instances", "0"], "max_instances"),
+    (["estimate", "--model", "qwen3-30b-a3b", "--tp", "2", "--ep", "2",
+      "--expert-imbalance", "3"], "impossible"),
+    (["estimate", "--model", "llama-3.1-8b", "--tp", "1", "--spec-draft", "llama-3.3-70b"],
+     "not smaller"),
+    (["plan", "--hardware", "h100-sxm", "--plot", "/proc/nonexistent/f.png"],
+     "No such file"),
 ])
 def test_plan_bad_input(args: list[str], message: str) -> None:
     r = _run(*args)

@@ -118,6 +118,9 @@ def estimate_deployment(d: Deployment, *, input_tokens: int = 2035, output_token
     memory = memory_summary(d, input_tokens, output_tokens)
     estimator = BurstEstimator(d)  # validates the request against context and KV size
     warnings = []
+    if d.expert_imbalance != 1.0 and (d.ep == 1 or d.moe is None):
+        warnings.append("--expert-imbalance applies to MoE models with expert parallelism "
+                        "(--ep > 1); it is ignored here")
     if (d.speculative is not None or prefix_hit_rate) and not simulate:
         simulate = True
         warnings.append("speculative decoding and prefix caching are modelled by the step "

@@ -57,9 +57,11 @@ def calibrate(observations: Sequence[Observation], *, params: Sequence[str] | No
     names = tuple(params or CALIBRATION_PARAMS)
     if d0.tp * d0.pp == 1 and "comm_latency_s" in names:
         names = tuple(n for n in names if n != "comm_latency_s")  # no collectives to fit
-    free = len(observations) - 1
-    if len(names) > max(free, 1):
-        names = names[:max(free, 1)]
+    if not names:
+        raise InvalidValueError(
+            "nothing to fit: the knobs asked for do not apply to this deployment (the "
+            "collective latency needs TP or PP > 1); fittable: "
+            + ", ".join(n for n in CALIBRATION_PARAMS if n != "comm_latency_s"))
     fit = fit_efficiency(observations, names, base.efficiency)
     cv_errors = None
     scheme = ""
@@ -71,7 +73,7 @@ def calibrate(observations: Sequence[Observation], *, params: Sequence[str] | No
                 train = [ob for k, ob in enumerate(observations) if k not in set(test.tolist())]
                 if not train:
                     continue
-                f = fit_efficiency(train, names[:max(len(train) - 1, 1)], base.efficiency)
+                f = fit_efficiency(train, names, base.efficiency)
                 pred, _ = predict([observations[k] for k in test], f.efficiency)
                 meas = np.array([observations[k].point.output_tokens_per_s for k in test])
                 cv_errors[test] = pred / meas - 1.0

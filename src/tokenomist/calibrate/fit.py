@@ -234,7 +234,9 @@ def _stderr(jac: NDArray[np.float64], resid: NDArray[np.float64],
     """
     m, k = jac.shape
     dof = max(m - k, 1)
-    s2 = max(float(np.sum(weights * resid**2) / dof), 1e-12)
+    # the data's noise: their robust scatter, but no less than the model's own error (the
+    # same noise the prior is weighed against in the objective)
+    s2 = max(float(np.sum(weights * resid**2) / dof), MODEL_ERROR**2)
     precision = jac.T @ jac / s2
     if prior_width is not None:
         precision = precision + np.eye(k) / prior_width**2

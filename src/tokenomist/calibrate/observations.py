@@ -55,13 +55,19 @@ def _vllm_points(data: dict[str, Any], source: str) -> list[MeasuredPoint]:
     if n < 1:
         raise ConfigError(source, "completed", "no completed requests")
     duration = _num(data, "duration", source)
+    if duration <= 0:
+        raise ConfigError(source, "duration", "must be positive")
     out_total = _num(data, "total_output_tokens", source)
     in_total = _num(data, "total_input_tokens", source)
     rate = data.get("request_rate")
     conc = data.get("max_concurrency")
     rate_f = float(rate) if isinstance(rate, (int, float)) and math.isfinite(rate) else None
     if isinstance(rate, str) and rate.lower() not in ("inf", "infinity"):
-        rate_f = float(rate)
+        try:
+            rate_f = float(rate)
+        except ValueError:
+            raise ConfigError(source, "request_rate", f"{rate!r} is not a number or "
+                                                      "'inf'") from None
     if rate_f is not None:
         load = "open"
     elif isinstance(conc, int) and conc > 0:

@@ -322,6 +322,10 @@ def main() -> None:
     except TokenomistError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         raise SystemExit(2) from None
+    except OSError as exc:  # an output path that cannot be written, a file not readable
+        err.print(f"[red]error:[/red] {exc.strerror or exc}: {exc.filename or ''}",
+                  highlight=False)
+        raise SystemExit(2) from None
     except KeyboardInterrupt:
         err.print("aborted")
         raise SystemExit(130) from None

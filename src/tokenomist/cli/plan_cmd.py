@@ -43,6 +43,19 @@ def _workload(inp: str, out: str, prefix: float) -> Workload:
     return Workload(parse_length_dist(inp, "input"), parse_length_dist(out, "output"), prefix)
 
 
+def _float(text: str, what: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise InvalidValueError(f"{what}: {text!r} is not a number") from None
+
+
+def _positive(value: int, what: str) -> int:
+    if value < 1:
+        raise InvalidValueError(f"{what} must be at least 1, got {value}")
+    return value
+
+
 def _list(text: str) -> list[str]:
     items = [t.strip() for t in text.split(",") if t.strip()]
     if not items:
@@ -54,7 +67,7 @@ def _prices(text: str | None) -> dict[str, float] | float | None:
     if text is None:
         return None
     if "=" not in text:
-        return float(text)
+        return _float(text, "--gpu-hourly-usd")
     out = {}
     for item in _list(text):
         key, _, value = item.partition("=")
@@ -103,6 +116,9 @@ def plan_cmd(
     cheapest configuration within the SLOs (with why it wins)."""
     from tokenomist.cli.app import out, parse_int_list, print_json
 
+    _positive(num_requests, "--num-requests")
+    if rows < 2:
+        raise InvalidValueError(f"--rows must be at least 2, got {rows}")
     wl = _workload(input, output, prefix_hit_rate)
     slo = _slo(ttft_p99, tpot_p99, min_tokens_per_user)
     prices = _prices(gpu_hourly_usd)
@@ -219,6 +235,7 @@ def simulate_cmd(
     queueing and goodput per request rate."""
     from tokenomist.cli.app import out, print_json
 
+    _positive(num_requests, "--num-requests")
     d = api.load_deployment(model, hardware, tp=tp, pp=pp, ep=ep, precision=precision,
                             kv_dtype=kv_dtype, engine=profile or engine)
     spec = speculation(spec_method, spec_draft, spec_tokens, spec_acceptance)
@@ -258,7 +275,7 @@ def simulate_cmd(
     if max_rate:
         search = max_rate_within_slo(d, wl, slo, num_requests=num_requests, seed=seed)
     if request_rate:
-        rates = [float(x) for x in _list(request_rate)]
+        rates = [_float(x, "--request-rate") for x in _list(request_rate)]
     elif search is not None:
         rates = []
     else:

@@ -92,10 +92,18 @@ class Deployment:
         if self.precision is not None:
             weight_format(self.precision)  # raises on unknown names
         kv_bytes(self.kv_dtype)
-        if not self.expert_imbalance >= 1.0:
+        if not 1.0 <= self.expert_imbalance < math.inf:
             raise InvalidValueError(f"expert imbalance is the busiest rank's load over the "
                                     f"mean, at least 1; got {self.expert_imbalance}")
+        if self.ep > 1 and self.expert_imbalance > self.ep:
+            raise InvalidValueError(f"expert imbalance {self.expert_imbalance} is impossible "
+                                    f"with --ep {self.ep}: the busiest of {self.ep} ranks "
+                                    f"carries at most {self.ep}x the mean")
         if self.speculative is not None and self.speculative.draft_model is not None:
+            draft = self.speculative.draft_model
+            if param_breakdown(draft).total >= param_breakdown(m).total:
+                raise InvalidValueError(f"the draft model {draft.name} is not smaller than "
+                                        f"{m.name}: speculation needs a cheap drafter")
             self.draft_deployment  # validates the draft's layout  # noqa: B018
 
     @cached_property
@@ -194,9 +202,13 @@ class Deployment:
     def check_fits(self) -> MemoryPlan:
         plan = self.memory
         if not plan.fits:
+            draft_w, _ = self.speculative_overheads
+            drafter = (f" (of which {draft_w / GB:.1f} GB for the speculative drafter)"
+                       if draft_w else "")
             raise DoesNotFitError(
                 plan.needed_min_bytes / GB, plan.engine_bytes / GB,
-                f"{self.model.name} weights take {plan.weight_bytes / GB:.1f} GB per GPU at "
+                f"{self.model.name} weights{drafter} take {plan.weight_bytes / GB:.1f} GB per "
+                f"GPU at "
                 f"{self.precision or 'checkpoint'} precision on {self.num_gpus} x "
                 f"{self.hardware.id} (TP {self.tp}, PP {self.pp}); the engine uses "
                 f"{self.engine.scheduler.memory_fraction:.0%} of {self.hardware.memory_gb:g} GB "

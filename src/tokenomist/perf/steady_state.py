@@ -17,8 +17,8 @@ The two kinds of step go through :class:`~tokenomist.perf.step_cost.CostModel` -
 cost model - vectorized over every concurrency at once:
 
 - TPOT = mean step time / E (every decoding sequence advances each step);
-- TTFT = waiting for a slot (when C exceeds the running capacity; Little's law) + waiting
-  for the prefill queue (an M/D/1 queue of load f) + the chunks of the prompt;
+- mean TTFT from Little's law (C clients, no think time: E2E = C / throughput) less the
+  decode time; its p99 adds the excess tail of an M/D/1 prefill queue of load f;
 - throughput = lambda x O per step time.
 
 It assumes uniform lengths (pass means for distributions); the step simulator handles
@@ -126,10 +126,14 @@ def steady_state(d: Deployment, input_tokens: float, output_tokens: float,
     # the prompt's chunks, how many prompts one prefill step holds, how many decode
     room = np.maximum(budget - n, 1.0) if s.mixed_batches else np.full_like(n, budget)
     d_dec = n.copy()
+    lam = n / dec_steps
     for _ in range(4):  # decoders, room and prefill share settle in a few passes
         chunk = np.minimum(room, i_new) if s.chunked_prefill else np.full_like(room, i_new)
         whole = chunk >= i_new
-        prompts = np.where(whole, np.maximum(np.floor(room / i_new), 1.0), 1.0)
+        # a prefill step holds as many whole prompts as fit and are waiting: about the
+        # completions per step (each replaced by a new request), at least one
+        waiting = np.minimum(np.maximum(np.ceil(lam - 1e-9), 1.0), n)
+        prompts = np.where(whole, np.clip(np.floor(room / i_new), 1.0, waiting), 1.0)
         tokens_pre = np.where(whole, prompts * i_new, chunk)
         chunks_per_prompt = np.where(whole, 1.0, np.ceil(i_new / chunk))
         if s.mixed_batches:
@@ -187,25 +191,38 @@ def steady_state(d: Deployment, input_tokens: float, output_tokens: float,
     if s.mixed_batches:
         prefill_time = f * (t_mix - t_dec)
         per_decode_step = t_step  # every step advances the decodes
+        # a request's own chunks run while it is not decoding: its decode steps carry
+        # the other requests' chunks only (f x lifetime steps, less its own)
+        life = dec_steps + chunks_per_prompt
+        seen = np.clip((f * life - chunks_per_prompt) / dec_steps, 0.0, 1.0)
+        step_seen = (1.0 - seen) * t_dec + seen * t_mix
     else:
         # f is the share of prefill-only steps; decodes advance only in the others
         prefill_time = f * t_mix
         per_decode_step = t_step / (1.0 - f)
-    tpot = per_decode_step / e_tok
+        # prefill-only steps in a request's lifetime, less its own, pause its decodes
+        pre_steps = f / (1.0 - f) * dec_steps
+        others = np.maximum(pre_steps - chunks_per_prompt, 0.0)
+        step_seen = t_dec + others / dec_steps * t_mix
+    tpot = step_seen / e_tok
     req_per_s = lam / per_decode_step
-    # TTFT: slot wait (Little's law on the clients beyond capacity) + prefill queue
-    # (M/D/1 wait of load f in units of a prefill's service) + the prompt's own chunks
+    # TTFT: in a closed loop of `conc` clients Little's law fixes the mean end-to-end
+    # latency, conc / throughput; what the decode steps do not take is the wait for a
+    # slot and for the prefill chunks (at least the prompt's own chunks)
     service = chunks_per_prompt * t_mix
-    rho = np.minimum(f, 0.999)
-    queue = rho / (2.0 * (1.0 - rho)) * service
-    slot_wait = np.maximum(conc - n, 0.0) / np.maximum(req_per_s, 1e-30)
-    ttft = slot_wait + queue + service
-    # the queue's tail: P(wait > 0) = rho, then roughly exponential with the conditional
-    # mean service / (2 (1 - rho)) (heavy-traffic approximation of M/D/1)
+    e2e = conc / np.maximum(req_per_s, 1e-30)
+    ttft = np.maximum(e2e - (o_tok - 1.0) * tpot, service)
+    e2e = ttft + (o_tok - 1.0) * tpot
+    # the tail: prefill work arrives at random while the chunks serve it (an M/D/1
+    # queue of load f: P(wait > 0) = f, then about exponential with the conditional
+    # mean service / (2 (1 - f))); p99 adds its excess over its mean. Near saturation
+    # a closed loop serves its clients in turn and the wait is nearly deterministic.
+    rho = np.minimum(f, 0.9)
+    mean_q = rho / (2.0 * (1.0 - rho)) * service
     cond_mean = service / (2.0 * (1.0 - rho))
     tail = np.where(rho > 0.01, cond_mean * np.log(np.maximum(100.0 * rho, 1.0)), 0.0)
-    ttft_p99 = slot_wait + service + tail
-    e2e = ttft + (o_tok - 1.0) * tpot
+    taper = np.clip((1.0 - f) / 0.2, 0.0, 1.0)  # 1 up to f = 0.8, 0 at saturation
+    ttft_p99 = ttft + taper * np.maximum(tail - mean_q, 0.0)
     out_tps = req_per_s * o_tok
     weights = {k: (1.0 - f) * getattr(bd_dec, k) + f * getattr(bd_mix, k)
                for k in ("compute", "memory", "communication", "overhead")}

@@ -393,9 +393,11 @@ class CostModel:
         d_load = decode_load(dec, mean_ctx, self.deployment.model.windows)
         bd = self.stage_time(d_load)
         c, e = self.c, self.eff
-        share = spec.mtp_layers / (c.layers * c.pp)
-        lm_c, lm_m = _roofline(c.lm_head_flops_per_logit * dec, c.linear_peak * e.flops,
-                               _where(dec > 0, c.lm_head_bytes, 0.0),
+        share = spec.mtp_layers / c.layers  # one stage holds c.layers layers
+        # the MTP layer and the whole LM head run on one stage
+        lm_c, lm_m = _roofline(c.lm_head_flops_per_logit * c.pp * dec,
+                               c.linear_peak * e.flops,
+                               _where(dec > 0, c.lm_head_bytes * c.pp, 0.0),
                                c.bandwidth * e.bandwidth)
         return StepBreakdown(compute=k * (share * bd.compute + lm_c),
                              memory=k * (share * bd.memory + lm_m),

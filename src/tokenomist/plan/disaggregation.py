@@ -77,6 +77,8 @@ def best_disaggregated(prefill: Deployment, decode: Deployment, workload: Worklo
                        concurrency: tuple[int, ...] = CONCURRENCY) -> ServingOption | None:
     if not transfer_gbps > 0:
         raise InvalidValueError("transfer bandwidth must be positive")
+    if max_instances < 1:
+        raise InvalidValueError(f"max_instances must be at least 1, got {max_instances}")
     i_tok, o_tok = workload.mean_input, workload.mean_output
     pc = prefill_capacity(prefill, i_tok, prefix_hit_rate=workload.prefix_hit_rate)
     dc = decode_capacity(decode, i_tok, o_tok, concurrency)
@@ -120,9 +122,12 @@ def compare(d: Deployment, workload: Workload, slo: SLO, *,
             transfer_gbps: float = DEFAULT_TRANSFER_GBPS, max_instances: int = 8
             ) -> Comparison:
     """Co-located ``d`` against prefill and decode pools (``d``'s layout by default)."""
+    if max_instances < 1:
+        raise InvalidValueError(f"max_instances must be at least 1, got {max_instances}")
     col = best_colocated(d, workload, slo)
     dis = best_disaggregated(prefill or d, decode or d, workload, slo,
                              transfer_gbps=transfer_gbps, max_instances=max_instances)
+    within = f"within {slo.describe()}" if not slo.empty else "without SLOs"
     if col is None and dis is None:
         verdict = f"neither meets {slo.describe()}"
     elif col is None:
@@ -133,8 +138,8 @@ def compare(d: Deployment, workload: Workload, slo: SLO, *,
     else:
         gain = dis.output_tokens_per_s_per_gpu / col.output_tokens_per_s_per_gpu - 1.0
         if gain > 0.02:
-            verdict = (f"disaggregation gives {gain:+.0%} output tokens/s per GPU within "
-                       f"{slo.describe()}: decode replicas run more requests in flight "
+            verdict = (f"disaggregation gives {gain:+.0%} output tokens/s per GPU {within}: "
+                       f"decode replicas run more requests in flight "
                        "because no prefill chunk slows their steps")
         elif gain < -0.02:
             verdict = (f"co-located serving gives {-gain / (1 + gain):.0%} more per GPU "

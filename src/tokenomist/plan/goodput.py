@@ -78,6 +78,8 @@ def open_loop(d: Deployment, workload: Workload, rate: float, slo: SLO, *,
               num_requests: int = 2000, seed: int = 0,
               simulator: Simulator | None = None) -> OpenLoopResult:
     """Simulate ``num_requests`` Poisson arrivals at ``rate`` per second."""
+    if num_requests < 1:
+        raise InvalidValueError(f"need at least one request, got {num_requests}")
     sim = simulator or Simulator(d, attribute_prefill=False)
     reqs: Requests = workload.requests(rate, num_requests, seed)
     return summarize(rate, sim.run(reqs), slo)
@@ -98,6 +100,8 @@ def max_rate_within_slo(d: Deployment, workload: Workload, slo: SLO, *,
     between 0 and the engine's saturated throughput)."""
     if slo.empty:
         raise InvalidValueError("give at least one SLO (TTFT, TPOT or tokens/s per user)")
+    if num_requests < 1:
+        raise InvalidValueError(f"need at least one request, got {num_requests}")
     sim = Simulator(d, attribute_prefill=False)
     ss = steady_state(d, workload.mean_input, workload.mean_output, [4096],
                       prefix_hit_rate=workload.prefix_hit_rate)

@@ -150,10 +150,10 @@ def enumerate_candidates(model: str | ModelArch, hardware: Sequence[str] = DEFAU
                                        f"needed per GPU)")
                         continue
                 except InvalidValueError as err:
-                    skipped.append(f"{acc.id} TP{tp} PP{pp} EP{ep}: {err}")
+                    skipped.append(f"{acc.id} TP{tp} PP{pp} EP{ep} {prec or 'native'}: {err}")
                     continue
                 out.append(Candidate(d, price.usd_per_gpu_hour, price.label))
-    return out, skipped
+    return out, list(dict.fromkeys(skipped))
 
 
 def _is_moe(arch: ModelArch) -> bool:

@@ -52,12 +52,17 @@ def _time(text: str) -> float:
 def load_trace(path: Path, *, speedup: float = 1.0, limit: int | None = None) -> Requests:
     if not speedup > 0:
         raise InvalidValueError(f"trace speedup must be positive, got {speedup}")
+    if limit is not None and limit < 1:
+        raise InvalidValueError(f"trace limit must be at least 1, got {limit}")
     source = str(path)
     try:
         with path.open(newline="", encoding="utf-8") as fh:
             rows = list(csv.reader(fh))
     except OSError as err:
         raise InvalidValueError(f"cannot read trace {path}: {err}") from None
+    if len(rows) < 2:
+        raise ConfigError(source, None, "a trace needs a header row and at least one request")
+    rows = [r for r in rows if any(cell.strip() for cell in r)]  # blank lines
     if len(rows) < 2:
         raise ConfigError(source, None, "a trace needs a header row and at least one request")
     header, body = rows[0], rows[1:]
