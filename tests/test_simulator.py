@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -82,3 +84,87 @@ def test_simulation_is_deterministic_and_counts_tokens() -> None:
     a, b = Simulator(d).run(reqs), Simulator(d).run(reqs)
     assert a.elapsed_s == b.elapsed_s
     assert sum(a.breakdown_s.values()) == pytest.approx(a.busy_s)
+
+
+def _same_run(a, b) -> None:  # type: ignore[no-untyped-def]
+    assert a.steps == b.steps
+    assert a.preemptions == b.preemptions
+    assert a.max_running == b.max_running
+    np.testing.assert_array_equal(np.isnan(a.first_token_s), np.isnan(b.first_token_s))
+    np.testing.assert_allclose(a.first_token_s, b.first_token_s, rtol=1e-12)
+    np.testing.assert_allclose(a.finish_s, b.finish_s, rtol=1e-12)
+    assert b.busy_s == pytest.approx(a.busy_s, rel=1e-12)
+    assert b.prefill_s == pytest.approx(a.prefill_s, rel=1e-9, abs=1e-12)
+    for key, value in a.breakdown_s.items():
+        assert b.breakdown_s[key] == pytest.approx(value, rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize(("model", "tp", "engine", "i_tok", "o_tok", "rate"), [
+    ("llama-3.1-8b", 1, "vllm", 2035, 300, 6.0),  # CUDA graphs up to a context of 8192
+    ("qwen3-32b", 1, "vllm", 1500, 1500, 3.0),  # a small KV cache: preemptions
+    ("llama-3.3-70b", 4, "trtllm", 2000, 300, 5.0),  # whole prompts, full reservation
+    ("llama-3.1-8b", 1, "sglang", 2000, 300, 8.0),  # prefill-priority steps
+    ("qwen3-30b-a3b", 1, "llamacpp", 500, 100, 2.0),  # MoE, 4 slots
+])
+def test_incremental_scheduler_matches_the_array_scheduler(model: str, tp: int, engine: str,
+                                                           i_tok: int, o_tok: int,
+                                                           rate: float) -> None:
+    """The incremental scheduler (full attention) makes the array scheduler's decisions:
+    same steps, preemptions and per-request times, on varied lengths under Poisson load
+    and on a burst."""
+    d = load_deployment(model, "h100-sxm", tp=tp, engine=engine)
+    rng = np.random.default_rng(7)
+    n = 400
+    varied = Requests.poisson(rate, n, rng.integers(50, 2 * i_tok, n),
+                              rng.integers(1, 2 * o_tok, n), seed=3)
+    for reqs in (varied, Requests.burst(300, i_tok, o_tok), varied.with_cached_prefix(0.5)):
+        ref = Simulator(d, fast=False).run(reqs)
+        fast = Simulator(d).run(reqs)
+        _same_run(ref, fast)
+    if model == "qwen3-32b":
+        assert ref.preemptions > 0  # the preemption path was exercised
+
+
+def test_incremental_scheduler_with_speculative_decoding() -> None:
+    from tokenomist.arch import resolve_model
+    from tokenomist.deploy.speculative import Speculation
+
+    for spec in (Speculation("draft", 4, 0.7, draft_model=resolve_model("llama-3.1-8b")),
+                 Speculation("draft", 3, 0.6, draft_model=resolve_model("gemma-3-27b"))):
+        d = replace(load_deployment("llama-3.3-70b", "h100-sxm", tp=4), speculative=spec)
+        reqs = Requests.poisson(3.0, 300, 1000, 400, seed=5)
+        _same_run(Simulator(d, fast=False).run(reqs), Simulator(d).run(reqs))
+
+
+def test_sliding_window_models_use_the_array_scheduler() -> None:
+    from tokenomist.perf.simulator_fast import applies
+
+    assert applies(Simulator(load_deployment("llama-3.1-8b", "h100-sxm", tp=1)))
+    assert not applies(Simulator(load_deployment("gemma-3-27b", "h100-sxm", tp=1)))
+
+
+@pytest.mark.parametrize("model", ["llama-3.1-8b", "qwen3-30b-a3b", "deepseek-v3"])
+def test_decode_stretch_in_closed_form_equals_step_by_step(model: str) -> None:
+    """A pure-decode stretch summed in closed form (the line of the step time in the keys)
+    equals the cost model evaluated step by step, and stops at the step during which the
+    next request arrives."""
+    from tokenomist.perf.step_cost import decode_load
+
+    tp = 8 if model == "deepseek-v3" else 1
+    d = load_deployment(model, "h200" if tp == 8 else "h100-sxm", tp=tp,
+                        precision="fp8" if tp == 8 else None)
+    sim = Simulator(d)
+    ctx0 = np.array([900.0, 1500.0, 2100.0, 3000.0, 611.0])
+    k_max = 700
+    j = np.arange(1, k_max + 1, dtype=float)
+    per_step = sim.cost.step_time(decode_load(np.full(k_max, 5.0), ctx0.mean() + j,
+                                              d.model.windows))
+    k, dt, parts = sim.stretch_steps(ctx0.size, ctx0, k_max, float("inf"))
+    assert k == k_max
+    assert dt == pytest.approx(float(np.sum(per_step.total)), rel=1e-9)
+    assert parts["memory"] == pytest.approx(float(np.sum(per_step.memory)), rel=1e-9)
+    cum = np.cumsum(per_step.total)
+    until = float(cum[299] + cum[300]) / 2.0  # an arrival during step 301
+    k, dt, _ = sim.stretch_steps(ctx0.size, ctx0, k_max, until)
+    assert k == 301
+    assert dt == pytest.approx(float(cum[300]), rel=1e-9)

@@ -21,6 +21,7 @@ steps at a time with vectorized step costs, so long generations are cheap to sim
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,10 +30,11 @@ from numpy.typing import ArrayLike, NDArray
 from tokenomist.arch.accounting import causal_pairs
 from tokenomist.deploy.deployment import Deployment
 from tokenomist.errors import InvalidValueError
-from tokenomist.perf.step_cost import CostModel, StepBreakdown, StepLoad, without_prefill
+from tokenomist.perf import simulator_fast
+from tokenomist.perf.step_cost import CostModel, StepLoad, without_prefill
 
 Array = NDArray[np.float64]
-
+_PARTS = ("compute", "memory", "communication", "overhead")
 
 
 @dataclass(frozen=True)
@@ -136,13 +138,18 @@ class Simulator:
     """Simulates one replica of a deployment."""
 
     def __init__(self, deployment: Deployment, cost: CostModel | None = None, *,
-                 attribute_prefill: bool = True) -> None:
+                 attribute_prefill: bool = True, fast: bool = True) -> None:
         """``attribute_prefill=False`` skips splitting busy time into prefill and decode
-        (one cost evaluation per mixed step instead of two)."""
+        (one cost evaluation per mixed step instead of two). ``fast=False`` keeps the
+        array scheduler even where the incremental one applies (they agree; the tests
+        compare them)."""
         self.d = deployment
+        self.fast = fast
         self.cost = cost or CostModel(deployment)
         self.attribute_prefill = attribute_prefill
         self._last_decode_dt = 0.0
+        self._lines: dict[tuple[float, float], tuple[tuple[float, ...], tuple[float, ...]]
+                          | None] = {}
         plan = deployment.check_fits()
         self.plan = plan
         s = deployment.engine.scheduler
@@ -193,6 +200,8 @@ class Simulator:
             steps_out = 1 + np.ceil((reported_out - 1) / per_step).astype(np.int64)
             requests = Requests(requests.arrival_s, requests.input_tokens, steps_out,
                                 requests.cached_tokens)
+        if self.fast and simulator_fast.applies(self):
+            return simulator_fast.FastRun(self, requests).run(requests, reported_out)
         st = _State(requests, self.total_blocks)
         order = np.argsort(requests.arrival_s, kind="stable")
         arrival = requests.arrival_s
@@ -419,16 +428,29 @@ class Simulator:
             k_max = lo
         if k_max < 2:
             return 0, 0.0, {}
-        fast = self._affine_stretch(run.size, float(np.sum(ctx0)), float(np.max(ctx0)), k_max,
-                                    until_arrival)
+        return self.stretch_steps(run.size, ctx0, k_max, until_arrival)
+
+    def stretch_steps(self, b_run: int, ctx0: Array | Callable[[], Array], k_max: int,
+                      until_arrival: float, ctx_sum: float = 0.0, ctx_max: float = 0.0
+                      ) -> tuple[int, float, dict[str, float]]:
+        """Up to ``k_max`` pure-decode steps of ``b_run`` sequences holding ``ctx0`` tokens
+        each, stopping with the step during which ``until_arrival`` seconds pass. Returns
+        (steps, seconds, breakdown). ``ctx0`` may be a function that builds the contexts,
+        with their sum and maximum given: it is called only if the closed form does not
+        apply."""
+        if not callable(ctx0):
+            ctx_sum, ctx_max = float(np.sum(ctx0)), float(np.max(ctx0))
+        fast = self._affine_stretch(b_run, ctx_sum, ctx_max, k_max, until_arrival)
         if fast is not None:
             return fast
+        if callable(ctx0):
+            ctx0 = ctx0()
         if math.isfinite(until_arrival) and self._last_decode_dt > 0:
             # steps only slow down as contexts grow: evaluate a few more than the last
             # step's time says fit before the next arrival (the loop continues after)
             k_max = max(2, min(k_max, int(until_arrival / self._last_decode_dt * 1.1) + 3))
         j = np.arange(1, k_max + 1, dtype=float)  # step j attends to ctx0 + j keys
-        b = float(run.size)
+        b = float(b_run)
         srt = np.sort(ctx0)
         prefix_sum = np.concatenate([[0.0], np.cumsum(srt)])
         rows = []
@@ -467,25 +489,24 @@ class Simulator:
         """A pure-decode stretch in closed form, when its step time is affine in the step
         index: full attention only (the keys grow by one per sequence and step, and
         attention's FLOPs and bytes are both proportional to them, so its roofline is
-        linear) and the same CUDA-graph decision throughout. Three evaluations of the cost
-        model check the affinity; otherwise None (the vectorized path)."""
+        linear) and the same CUDA-graph decision throughout; otherwise None (the
+        vectorized path). The line of each batch size is found once (three evaluations
+        of the cost model check that it is one) and reused."""
         if self.windows != (None,):
             return None
         b = float(n_run)
         e1 = self._eager(b, ctx_max + 1, False)
         if e1 != self._eager(b, ctx_max + k_max, False):
             return None
-
-        def at(j: float) -> StepBreakdown:
-            return self.cost.step_time(StepLoad(
-                tokens=b, seqs=b, decode_seqs=b, logits=b, decode_keys=(ctx_sum + b * j,),
-                prefill_pairs=(0.0,), prefill_keys=(0.0,), eager=e1))
-
-        s1, s2, s_last = at(1.0), at(2.0), at(float(k_max))
-        t1, t2, t_last = float(s1.total), float(s2.total), float(s_last.total)
-        slope = t2 - t1
-        if abs(t1 + slope * (k_max - 1) - t_last) > 1e-9 * t_last + 1e-15:
+        line = self._decode_line(b, e1)
+        if line is None:
             return None
+        base, per_key = line
+        k1 = ctx_sum + b  # keys of the first step of the stretch
+        first = [c0 + ck * k1 for c0, ck in zip(base, per_key, strict=True)]
+        rise = [ck * b for ck in per_key]  # per step
+        t1 = sum(first)
+        slope = sum(rise)
         self._last_decode_dt = t1
 
         def cum(k: float) -> float:
@@ -507,13 +528,34 @@ class Simulator:
                 done += 1
             k = min(done + 1, k_max)
 
-        def total(name: str) -> float:
-            c1 = float(getattr(s1, name))
-            c2 = float(getattr(s2, name))
-            return k * c1 + (c2 - c1) * k * (k - 1) / 2.0
+        return k, cum(k), {name: k * c1 + dc * k * (k - 1) / 2.0
+                           for name, c1, dc in zip(_PARTS, first, rise, strict=True)}
 
-        return k, cum(k), {name: total(name) for name in
-                           ("compute", "memory", "communication", "overhead")}
+    def _decode_line(self, b: float, eager: float
+                     ) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+        """(value at no keys, slope per key) of each part of the time of a pure-decode step
+        of ``b`` full-attention sequences, or None if it is not affine in the keys (a
+        draft model with sliding windows)."""
+        key = (b, eager)
+        if key in self._lines:
+            return self._lines[key]
+
+        def at(keys: float) -> tuple[float, ...]:
+            bd = self.cost.step_time(StepLoad(
+                tokens=b, seqs=b, decode_seqs=b, logits=b, decode_keys=(keys,),
+                prefill_pairs=(0.0,), prefill_keys=(0.0,), eager=eager))
+            return tuple(float(getattr(bd, name)) for name in _PARTS)
+
+        lo, hi, far = b, b * 1024.0, b * 1048576.0  # contexts of 1, 1k and 1M tokens
+        y_lo, y_hi, y_far = at(lo), at(hi), at(far)
+        per_key = tuple((h - l_) / (hi - lo) for l_, h in zip(y_lo, y_hi, strict=True))
+        base = tuple(l_ - k * lo for l_, k in zip(y_lo, per_key, strict=True))
+        line: tuple[tuple[float, ...], tuple[float, ...]] | None = (base, per_key)
+        predicted = sum(base) + sum(per_key) * far
+        if abs(predicted - sum(y_far)) > 1e-9 * sum(y_far) + 1e-15:
+            line = None
+        self._lines[key] = line
+        return line
 
 
 class _State:

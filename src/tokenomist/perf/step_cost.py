@@ -77,10 +77,14 @@ def _min(a: Any, b: float) -> Any:
     return min(a, b) if isinstance(a, float) else np.minimum(a, b)
 
 
-def _by_layers(layers: Array, keys: Keys) -> Any:
-    """Sum over attention windows of layers x keys."""
-    if isinstance(keys, (tuple, list)):
-        return sum(float(n) * float(k) for n, k in zip(layers, keys, strict=True))
+def _by_layers(layers: Array, keys: Keys, layers_t: tuple[float, ...]) -> Any:
+    """Sum over attention windows of layers x keys (``layers_t``: the same as floats)."""
+    if isinstance(keys, tuple):
+        if len(keys) == 1:
+            return layers_t[0] * keys[0]
+        return sum(n * k for n, k in zip(layers_t, keys, strict=True))
+    if isinstance(keys, list):
+        return sum(n * float(k) for n, k in zip(layers_t, keys, strict=True))
     k = np.asarray(keys, float)
     return np.sum(layers.reshape((-1,) + (1,) * (k.ndim - 1)) * k, axis=0)
 
@@ -233,12 +237,14 @@ class CostModel:
         self.deployment = deployment
         self.eff = efficiency or deployment.engine.efficiency
         self.c = cost_constants(deployment)
+        self._layers_t = tuple(float(x) for x in self.c.layers_by_window)
         dd = deployment.draft_deployment
         self.draft: CostModel | None = CostModel(dd, self.eff) if dd is not None else None
 
     def with_efficiency(self, eff: EfficiencyPriors) -> CostModel:
         out = CostModel.__new__(CostModel)
         out.deployment, out.eff, out.c = self.deployment, eff, self.c
+        out._layers_t = self._layers_t
         out.draft = self.draft.with_efficiency(eff) if self.draft is not None else None
         return out
 
@@ -294,17 +300,18 @@ class CostModel:
 
         # attention
         layers = c.layers_by_window
+        layers_t = self._layers_t
         items = _num(load.decode_seqs) * c.kv_heads_local
         page = c.page_bytes / (c.page_bytes + e.attention_page_half_bytes)
         dec_rate = c.bandwidth * e.attention_bandwidth * page * items / _max(
             items + e.attention_items_half, 1e-12)
         kv_rate = c.bandwidth * e.attention_bandwidth
         attn_rate = c.attention_peak * e.attention_flops
-        dec_pairs = _by_layers(layers, load.decode_keys)
+        dec_pairs = _by_layers(layers, load.decode_keys, layers_t)
         dec_flops = dec_pairs * c.attn_flops_pair_decode * decode_width
         dec_bytes = dec_pairs * c.kv_bytes_per_token_layer
-        pre_flops = _by_layers(layers, load.prefill_pairs) * c.attn_flops_pair_prefill
-        pre_bytes = _by_layers(layers, load.prefill_keys) * c.kv_bytes_per_token_layer
+        pre_flops = _by_layers(layers, load.prefill_pairs, layers_t) * c.attn_flops_pair_prefill
+        pre_bytes = _by_layers(layers, load.prefill_keys, layers_t) * c.kv_bytes_per_token_layer
         comp_a, mem_a = _roofline(dec_flops, attn_rate, dec_bytes, _max(dec_rate, 1e-30))
         comp_p, mem_p = _roofline(pre_flops, attn_rate, pre_bytes, kv_rate)
         compute = compute + comp_a + comp_p
@@ -370,7 +377,9 @@ class CostModel:
         eager = _num(load.eager)
         overhead = _where(active, e.step_overhead_s + e.seq_overhead_s * seqs
                             + eager * e.eager_layer_overhead_s * c.layers * c.pp, 0.0)
-        return replace(stage, overhead=stage.overhead + overhead)
+        return StepBreakdown(compute=stage.compute, memory=stage.memory,
+                             communication=stage.communication,
+                             overhead=stage.overhead + overhead)
 
 
     def _draft_time(self, load: StepLoad) -> StepBreakdown:

@@ -1,0 +1,374 @@
+"""The step simulator's scheduler with incremental state, for full-attention models.
+
+:class:`~tokenomist.perf.simulator.Simulator` keeps every request's progress in arrays
+and rebuilds each step's schedule from them. That is simple and handles every case
+(sliding-window layers whose KV pages are freed as they slide, steps whose decodes exceed
+the token budget), but it costs tens of numpy calls per step. Here the same scheduler
+keeps running totals instead, so a step costs a few dozen Python operations plus one
+call of the cost model:
+
+- a decoding sequence advances one token per decode step, so its context is its
+  *base* plus a global decode-step counter ``G``; the sum of the contexts is
+  ``sum(base) + n G`` and the largest is the largest base plus ``G``;
+- with full attention a sequence holds ``ceil(context / page)`` KV pages and needs a new
+  page in the step where its context is a multiple of the page size: the number of
+  sequences that do is a count by ``base mod page``, so a stretch of k decode steps needs
+  ``(k // page) n`` pages plus a partial sum over one cycle;
+- finishing steps sit in a heap.
+
+It makes the same decisions in the same order as the array scheduler (the tests compare
+the two request by request); :meth:`Simulator.run` uses it whenever it applies.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import deque
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from tokenomist.perf.step_cost import StepLoad, without_prefill
+
+if TYPE_CHECKING:
+    from tokenomist.perf.simulator import Requests, SimulationResult, Simulator
+
+
+def applies(sim: Simulator) -> bool:
+    """Full attention with a KV cache that grows one token per token, and a step budget
+    that always holds every decode."""
+    shares = sim.shares
+    return (sim.windows == (None,) and len(shares) == 1 and shares[0][0] is None
+            and shares[0][1] == 1.0 and sim.max_seqs <= sim.budget)
+
+
+class FastRun:
+    """One simulation (mutable state); call :meth:`run` once."""
+
+    def __init__(self, sim: Simulator, requests: Requests) -> None:
+        self.sim = sim
+        n = len(requests)
+        self.n = n
+        self.inp: list[int] = requests.input_tokens.tolist()
+        self.out: list[int] = requests.output_tokens.tolist()
+        cached = requests.cached_tokens
+        self.computed: list[int] = [0] * n if cached is None else cached.tolist()
+        self.target: list[int] = list(self.inp)
+        self.generated = [0] * n
+        self.held = [0] * n  # pages, for sequences that are not decoding (or full reserve)
+        self.first_tok = [math.nan] * n
+        self.finish = [math.nan] * n
+        self.waiting: deque[int] = deque()
+        self.running: dict[int, None] = {}  # admission order (an ordered set)
+        self.prefilling: list[int] = []  # running, not yet decoding, admission order
+        self.free = sim.total_blocks
+        self.preemptions = 0
+        self.done = 0
+        # decoding sequences: context = dbase + G, generated = gbase + G
+        self.G = 0
+        self.dbase: dict[int, int] = {}
+        self.gbase: dict[int, int] = {}
+        self.sum_dbase = 0
+        self.page = sim.block
+        self.by_residue = [0] * self.page  # decoders by dbase mod page
+        self.version = [0] * n
+        self.finish_heap: list[tuple[int, int, int]] = []  # (G at finish, id, version)
+        self.ctx_heap: list[tuple[int, int, int]] = []  # (-dbase, id, version)
+        self.track_ctx = bool(sim.graph_batch and sim.graph_ctx)
+
+    # ---------------------------------------------------------------- bookkeeping
+    def _pages(self, tokens: int) -> int:
+        return -(-tokens // self.page)
+
+    def _reserve(self, i: int) -> int:
+        if self.sim.full_reserve:
+            return self._pages(self.inp[i] + self.out[i])
+        return self._pages(self.target[i])
+
+    def _can_admit(self, i: int) -> bool:
+        return self.free - self._reserve(i) >= self.sim.watermark_blocks
+
+    def _held(self, i: int) -> int:
+        """Pages request i holds now."""
+        if i in self.dbase and not self.sim.full_reserve:
+            return self._pages(self.dbase[i] + self.G)
+        return self.held[i]
+
+    def _start_decoding(self, i: int) -> None:
+        base = self.computed[i] - self.G
+        self.dbase[i] = base
+        self.gbase[i] = self.generated[i] - self.G
+        self.sum_dbase += base
+        self.by_residue[base % self.page] += 1
+        self.version[i] += 1
+        heapq.heappush(self.finish_heap, (self.out[i] - self.gbase[i], i, self.version[i]))
+        if self.track_ctx:
+            heapq.heappush(self.ctx_heap, (-base, i, self.version[i]))
+
+    def _stop_decoding(self, i: int) -> None:
+        """Materialize a decoder's progress and drop it from the running totals."""
+        base = self.dbase.pop(i)
+        self.computed[i] = base + self.G
+        self.generated[i] = self.gbase.pop(i) + self.G
+        self.sum_dbase -= base
+        self.by_residue[base % self.page] -= 1
+        self.version[i] += 1
+
+    def _max_decode_ctx(self) -> int:
+        heap = self.ctx_heap
+        while heap and (heap[0][1] not in self.dbase or self.version[heap[0][1]] != heap[0][2]):
+            heapq.heappop(heap)
+        return -heap[0][0] + self.G if heap else 0
+
+    def _finish(self, i: int, t: float) -> None:
+        self.free += self._held(i)
+        if i in self.dbase:
+            self._stop_decoding(i)
+        self.held[i] = 0
+        self.finish[i] = t
+        self.done += 1
+        del self.running[i]
+
+    def _finish_due(self, t: float) -> None:
+        heap = self.finish_heap
+        while heap and heap[0][0] <= self.G:
+            _, i, ver = heapq.heappop(heap)
+            if i in self.dbase and self.version[i] == ver:
+                self._finish(i, t)
+
+    def _pages_over(self, k: int) -> int:
+        """New pages the decoders need for k more decode steps."""
+        page, n_dec = self.page, len(self.dbase)
+        full, part = divmod(k, page)
+        g = self.G
+        res = self.by_residue
+        return full * n_dec + sum(res[(-(g + j)) % page] for j in range(part))
+
+    # ---------------------------------------------------------------- stretches
+    def _pure_decode(self) -> bool:
+        sim = self.sim
+        if not self.running or self.prefilling:
+            return False
+        if not self.waiting or len(self.running) >= sim.max_seqs:
+            return True
+        head = self.waiting[0]
+        if not sim.chunked and sim.mixed \
+                and self.target[head] - self.computed[head] > sim.budget - len(self.running):
+            return True
+        return not self._can_admit(head)
+
+    def _decode_stretch(self, until_arrival: float) -> tuple[int, float, dict[str, float]]:
+        heap = self.finish_heap
+        while heap and (heap[0][1] not in self.dbase or self.version[heap[0][1]] != heap[0][2]):
+            heapq.heappop(heap)
+        k_max = heap[0][0] - self.G
+        if not self.sim.full_reserve and self._pages_over(k_max) > self.free:
+            lo, hi = 0, k_max  # largest k with pages for k more tokens each
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                if self._pages_over(mid) <= self.free:
+                    lo = mid
+                else:
+                    hi = mid - 1
+            k_max = lo
+        if k_max < 2:
+            return 0, 0.0, {}
+        n_dec = len(self.dbase)
+        g = self.G
+        ctx_sum = float(self.sum_dbase + n_dec * g)
+        ctx_max = float(self._max_decode_ctx()) if self.track_ctx else 0.0
+
+        def contexts() -> np.ndarray:  # type: ignore[type-arg]
+            return np.array([self.dbase[i] + g for i in self.running], float)
+
+        return self.sim.stretch_steps(n_dec, contexts, k_max, until_arrival, ctx_sum, ctx_max)
+
+    def _advance(self, k: int, t: float) -> None:
+        if not self.sim.full_reserve:
+            self.free -= self._pages_over(k)
+        self.G += k
+        self._finish_due(t)
+
+    # ---------------------------------------------------------------- one step
+    def _preempt_newest(self) -> int:
+        victim = next(reversed(self.running))
+        held = self._held(victim)
+        del self.running[victim]
+        self.preemptions += 1
+        self.free += held
+        if victim in self.dbase:
+            self._stop_decoding(victim)
+        else:
+            self.prefilling.remove(victim)
+        self.held[victim] = 0
+        self.computed[victim] = 0
+        self.target[victim] = self.inp[victim] + self.generated[victim]
+        self.waiting.appendleft(victim)
+        return held
+
+    def _schedule(self) -> tuple[bool, list[list[int]]]:
+        """(decoders run this step, [request, chunk] of the prefills): the array
+        scheduler's rules (:meth:`Simulator._schedule`)."""
+        sim = self.sim
+        waiting = self.waiting
+        admissible = bool(waiting) and len(self.running) < sim.max_seqs \
+            and self._can_admit(waiting[0])
+        budget = sim.budget
+        prefill_only = not sim.mixed and (bool(self.prefilling) or admissible)
+        decodes = not prefill_only and bool(self.dbase)
+        if decodes:
+            budget -= len(self.dbase)
+        chunks: list[list[int]] = []
+        if sim.mixed or prefill_only:
+            for i in self.prefilling:
+                if budget <= 0:
+                    break
+                chunk = min(self.target[i] - self.computed[i], budget)
+                chunks.append([i, chunk])
+                budget -= chunk
+        if not sim.full_reserve and (decodes or chunks):
+            growers = self.by_residue[(-self.G) % self.page] if decodes else 0
+            short = growers - self.free
+            preempted = False
+            while short > 0 and self.running:
+                victim = next(reversed(self.running))
+                was_decoding = victim in self.dbase
+                grows = was_decoding and decodes \
+                    and (self.dbase[victim] + self.G) % self.page == 0
+                short -= self._preempt_newest()
+                preempted = True
+                if grows:
+                    short -= 1
+                    growers -= 1
+                if not was_decoding:
+                    chunks = [c for c in chunks if c[0] != victim]
+            self.free -= growers
+            if preempted:
+                return decodes and bool(self.dbase), chunks
+        if not (sim.mixed or prefill_only):
+            return decodes, chunks
+        while waiting and budget > 0 and len(self.running) < sim.max_seqs:
+            i = waiting[0]
+            remaining = self.target[i] - self.computed[i]
+            if not sim.chunked and remaining > budget and (decodes or chunks):
+                break  # a whole prompt must fit (a lone prompt may exceed the budget)
+            if not self._can_admit(i):
+                break
+            waiting.popleft()
+            blocks = self._reserve(i)
+            self.free -= blocks
+            self.held[i] = blocks
+            self.running[i] = None
+            self.prefilling.append(i)
+            chunk = min(remaining, budget) if sim.chunked else remaining
+            chunks.append([i, chunk])
+            budget -= chunk
+        return decodes, chunks
+
+    def _load(self, decodes: bool, chunks: list[list[int]]) -> StepLoad:
+        n_dec = len(self.dbase) if decodes else 0
+        keys_dec = float(self.sum_dbase + n_dec * (self.G + 1)) if n_dec else 0.0
+        max_ctx = self._max_decode_ctx() + 1 if (n_dec and self.track_ctx) else 0
+        pairs = 0.0
+        pre_keys = 0.0
+        tokens = n_dec
+        completes = 0
+        for i, c in chunks:
+            prefix = self.computed[i]
+            pairs += c * prefix + c * (c + 1) / 2
+            pre_keys += prefix + c
+            tokens += c
+            if prefix + c >= self.target[i]:
+                completes += 1
+            max_ctx = max(max_ctx, prefix + c)
+        n_seq = float(n_dec + len(chunks))
+        return StepLoad(
+            tokens=float(tokens), seqs=n_seq, decode_seqs=float(n_dec),
+            logits=float(n_dec + completes), decode_keys=(keys_dec,),
+            prefill_pairs=(float(pairs),), prefill_keys=(float(pre_keys),),
+            eager=self.sim._eager(n_seq, float(max_ctx), bool(chunks)))
+
+    def _apply(self, decodes: bool, chunks: list[list[int]], t: float) -> None:
+        if decodes:
+            self.G += 1
+        for i, c in chunks:
+            self.computed[i] += c
+            if self.computed[i] < self.target[i]:
+                continue
+            self.prefilling.remove(i)
+            self.generated[i] += 1
+            if math.isnan(self.first_tok[i]):
+                self.first_tok[i] = t
+            if self.generated[i] >= self.out[i]:
+                self._finish(i, t)
+            else:
+                self._start_decoding(i)
+        if decodes:
+            self._finish_due(t)
+
+    # ---------------------------------------------------------------- main loop
+    def run(self, requests: Requests, reported_out: np.ndarray  # type: ignore[type-arg]
+            ) -> SimulationResult:
+        from tokenomist.perf.simulator import SimulationResult
+
+        sim = self.sim
+        n = self.n
+        order = np.argsort(requests.arrival_s, kind="stable").tolist()
+        arrival = requests.arrival_s.tolist()
+        next_idx = 0
+        t = arrival[order[0]]
+        totals = {"compute": 0.0, "memory": 0.0, "communication": 0.0, "overhead": 0.0}
+        prefill_s = 0.0
+        steps = 0
+        busy = 0.0
+        max_running = 0
+        cost = sim.cost
+
+        while self.done < n:
+            while next_idx < n and arrival[order[next_idx]] <= t + 1e-12:
+                self.waiting.append(order[next_idx])
+                next_idx += 1
+            if not self.running and not self.waiting:
+                t = arrival[order[next_idx]]
+                continue
+            next_arrival = arrival[order[next_idx]] if next_idx < n else math.inf
+
+            if self._pure_decode():
+                k, dt, bd = self._decode_stretch(next_arrival - t)
+                if k > 0:
+                    steps += k
+                    busy += dt
+                    t += dt
+                    for key in totals:
+                        totals[key] += bd[key]
+                    self._advance(k, t)
+                    max_running = max(max_running, len(self.running))
+                    continue
+
+            decodes, chunks = self._schedule()
+            if not decodes and not chunks:
+                if next_idx < n:  # nothing fits yet: wait for the next arrival
+                    t = max(t, next_arrival)
+                    continue
+                raise RuntimeError("simulator stalled")  # pragma: no cover
+            load = self._load(decodes, chunks)
+            bd1 = cost.step_time(load)
+            dt = float(bd1.total)
+            if sim.attribute_prefill:
+                prefill_s += dt - float(cost.step_time(without_prefill(load)).total)
+            totals["compute"] += float(bd1.compute)
+            totals["memory"] += float(bd1.memory)
+            totals["communication"] += float(bd1.communication)
+            totals["overhead"] += float(bd1.overhead)
+            busy += dt
+            steps += 1
+            t += dt
+            max_running = max(max_running, len(self.running))
+            self._apply(decodes, chunks, t)
+
+        return SimulationResult(
+            arrival_s=requests.arrival_s.copy(), first_token_s=np.array(self.first_tok),
+            finish_s=np.array(self.finish), input_tokens=requests.input_tokens.copy(),
+            output_tokens=reported_out.copy(), steps=steps, preemptions=self.preemptions,
+            busy_s=busy, breakdown_s=totals, max_running=max_running, prefill_s=prefill_s)
