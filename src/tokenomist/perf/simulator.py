@@ -166,6 +166,9 @@ class Simulator:
         self.graph_batch = s.cuda_graph_max_batch
         self.graph_ctx = s.cuda_graph_max_context
         self.graph_mixed = s.cuda_graph_mixed_steps
+        layers = [float(x) for x in self.cost.c.layers_by_window]
+        self._probe = int(np.argmax(layers))
+        self._key_weights = tuple(x / layers[self._probe] for x in layers)
 
     # -------------------------------------------------------------------- helpers
     def _blocks(self, tokens: ArrayLike) -> NDArray[np.int64]:
@@ -431,16 +434,18 @@ class Simulator:
         return self.stretch_steps(run.size, ctx0, k_max, until_arrival)
 
     def stretch_steps(self, b_run: int, ctx0: Array | Callable[[], Array], k_max: int,
-                      until_arrival: float, ctx_sum: float = 0.0, ctx_max: float = 0.0
+                      until_arrival: float, ctx_sum: float = 0.0, ctx_max: float = 0.0,
+                      keys: tuple[tuple[float, ...], tuple[float, ...]] | None = None
                       ) -> tuple[int, float, dict[str, float]]:
         """Up to ``k_max`` pure-decode steps of ``b_run`` sequences holding ``ctx0`` tokens
         each, stopping with the step during which ``until_arrival`` seconds pass. Returns
         (steps, seconds, breakdown). ``ctx0`` may be a function that builds the contexts,
         with their sum and maximum given: it is called only if the closed form does not
-        apply."""
+        apply. ``keys``: (keys per window of the first step, their rise per step), when no
+        sequence reaches a window during the stretch."""
         if not callable(ctx0):
             ctx_sum, ctx_max = float(np.sum(ctx0)), float(np.max(ctx0))
-        fast = self._affine_stretch(b_run, ctx_sum, ctx_max, k_max, until_arrival)
+        fast = self._affine_stretch(b_run, ctx_sum, ctx_max, k_max, until_arrival, keys)
         if fast is not None:
             return fast
         if callable(ctx0):
@@ -485,16 +490,22 @@ class Simulator:
 
 
     def _affine_stretch(self, n_run: int, ctx_sum: float, ctx_max: float, k_max: int,
-                        until_arrival: float) -> tuple[int, float, dict[str, float]] | None:
+                        until_arrival: float,
+                        keys: tuple[tuple[float, ...], tuple[float, ...]] | None = None
+                        ) -> tuple[int, float, dict[str, float]] | None:
         """A pure-decode stretch in closed form, when its step time is affine in the step
         index: full attention only (the keys grow by one per sequence and step, and
         attention's FLOPs and bytes are both proportional to them, so its roofline is
         linear) and the same CUDA-graph decision throughout; otherwise None (the
         vectorized path). The line of each batch size is found once (three evaluations
         of the cost model check that it is one) and reused."""
-        if self.windows != (None,):
-            return None
         b = float(n_run)
+        if keys is None:
+            if self.windows != (None,):
+                return None
+            keys = ((ctx_sum + b,), (b,))  # keys of the first step, rise per step
+        elif len(self.windows) > 1 and self.d.speculative is not None:
+            return None  # the draft reads the full-attention keys alone
         e1 = self._eager(b, ctx_max + 1, False)
         if e1 != self._eager(b, ctx_max + k_max, False):
             return None
@@ -502,9 +513,11 @@ class Simulator:
         if line is None:
             return None
         base, per_key = line
-        k1 = ctx_sum + b  # keys of the first step of the stretch
+        weights = self._key_weights
+        k1 = sum(w * k for w, k in zip(weights, keys[0], strict=True))
+        dk = sum(w * k for w, k in zip(weights, keys[1], strict=True))
         first = [c0 + ck * k1 for c0, ck in zip(base, per_key, strict=True)]
-        rise = [ck * b for ck in per_key]  # per step
+        rise = [ck * dk for ck in per_key]  # per step
         t1 = sum(first)
         slope = sum(rise)
         self._last_decode_dt = t1
@@ -534,16 +547,21 @@ class Simulator:
     def _decode_line(self, b: float, eager: float
                      ) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
         """(value at no keys, slope per key) of each part of the time of a pure-decode step
-        of ``b`` full-attention sequences, or None if it is not affine in the keys (a
-        draft model with sliding windows)."""
+        of ``b`` sequences, or None if it is not affine in the keys (a draft model with
+        sliding windows). Keys are counted on the attention window with the most layers;
+        the others weigh by their layers (:attr:`_key_weights`): attention reads and
+        computes in proportion to layers x keys."""
         key = (b, eager)
         if key in self._lines:
             return self._lines[key]
+        probe = self._probe
+        zeros = (0.0,) * len(self.windows)
 
         def at(keys: float) -> tuple[float, ...]:
+            on_probe = tuple(keys if k == probe else 0.0 for k in range(len(self.windows)))
             bd = self.cost.step_time(StepLoad(
-                tokens=b, seqs=b, decode_seqs=b, logits=b, decode_keys=(keys,),
-                prefill_pairs=(0.0,), prefill_keys=(0.0,), eager=eager))
+                tokens=b, seqs=b, decode_seqs=b, logits=b, decode_keys=on_probe,
+                prefill_pairs=zeros, prefill_keys=zeros, eager=eager))
             return tuple(float(getattr(bd, name)) for name in _PARTS)
 
         lo, hi, far = b, b * 1024.0, b * 1048576.0  # contexts of 1, 1k and 1M tokens

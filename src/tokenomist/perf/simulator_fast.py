@@ -28,6 +28,7 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import NDArray
 
 from tokenomist.perf.step_cost import StepLoad, without_prefill
 
@@ -36,11 +37,8 @@ if TYPE_CHECKING:
 
 
 def applies(sim: Simulator) -> bool:
-    """Full attention with a KV cache that grows one token per token, and a step budget
-    that always holds every decode."""
-    shares = sim.shares
-    return (sim.windows == (None,) and len(shares) == 1 and shares[0][0] is None
-            and shares[0][1] == 1.0 and sim.max_seqs <= sim.budget)
+    """A step budget that always holds every decode (every engine profile shipped)."""
+    return sim.max_seqs <= sim.budget
 
 
 class FastRun:
@@ -76,24 +74,91 @@ class FastRun:
         self.finish_heap: list[tuple[int, int, int]] = []  # (G at finish, id, version)
         self.ctx_heap: list[tuple[int, int, int]] = []  # (-dbase, id, version)
         self.track_ctx = bool(sim.graph_batch and sim.graph_ctx)
+        # KV pages: with full attention only, a sequence's pages follow from its context
+        # (counts by residue); with sliding windows each decoder's pages are kept and the
+        # step of its next page sits in a heap
+        shares = sim.shares
+        self.plain_kv = len(shares) == 1 and shares[0][0] is None and shares[0][1] == 1.0
+        self.shares = [(w, float(f)) for w, f in shares]
+        self.widest = max((w for w, _ in self.shares if w is not None), default=0)
+        self.growth = sum(f for w, f in self.shares if w is None)  # cost per token past them
+        self.fixed = sum(f * w for w, f in self.shares if w is not None)
+        self.page_heap: list[tuple[int, int, int]] = []  # (G of the step, id, version)
+        # sliding-window attention: per window, decoders whose keys still grow
+        self.windows = sim.windows
+        self.finite = [k for k, w in enumerate(self.windows) if w is not None]
+        self.below_n = [0] * len(self.windows)
+        self.below_sum = [0] * len(self.windows)
+        self.capped_n = [0] * len(self.windows)
+        self.cross_heap: list[tuple[int, int, int, int]] = []  # (G capped, id, version, k)
 
     # ---------------------------------------------------------------- bookkeeping
     def _pages(self, tokens: int) -> int:
         return -(-tokens // self.page)
 
     def _reserve(self, i: int) -> int:
-        if self.sim.full_reserve:
-            return self._pages(self.inp[i] + self.out[i])
-        return self._pages(self.target[i])
+        tokens = self.inp[i] + self.out[i] if self.sim.full_reserve else self.target[i]
+        return self._pages(tokens) if self.plain_kv else self._blocks(tokens)
 
     def _can_admit(self, i: int) -> bool:
         return self.free - self._reserve(i) >= self.sim.watermark_blocks
 
     def _held(self, i: int) -> int:
         """Pages request i holds now."""
-        if i in self.dbase and not self.sim.full_reserve:
+        if self.plain_kv and i in self.dbase and not self.sim.full_reserve:
             return self._pages(self.dbase[i] + self.G)
         return self.held[i]
+
+    def _blocks(self, ctx: int) -> int:
+        """Pages of a context (the array scheduler's ``_blocks``, in scalar arithmetic)."""
+        cost = 0.0
+        for w, share in self.shares:
+            cost = cost + share * (ctx if w is None else min(ctx, w))
+        return math.ceil(cost / self.page - 1e-9)
+
+    def _next_page(self, i: int, g: int) -> None:
+        """Schedule decoder i's next new page: the first step (counted from G = g, its
+        context then ``dbase + g``) whose extra token its pages do not hold."""
+        ctx = self.dbase[i] + g
+        held = self.held[i]
+        if self._blocks(ctx + 1) > held:
+            heapq.heappush(self.page_heap, (g, i, self.version[i]))
+            return
+        # the cost grows by at most one token per token: search the first context whose
+        # pages exceed the held ones between ctx + 1 and ctx + 1 + page / growth rate
+        grow = self.growth
+        if grow <= 0.0 and ctx + 1 >= self.widest:
+            return  # windows only, all full: never grows again
+        if grow > 0.0 and ctx + 1 >= self.widest:
+            # past every window the cost is linear, A + grow x context: solve, then step
+            # to the exact boundary of the (rounded) page count
+            hi = max(ctx + 2, math.floor((self.page * (held + 1e-9) - self.fixed) / grow) + 1)
+            while hi - 1 > ctx + 1 and self._blocks(hi - 1) > held:
+                hi -= 1
+            while self._blocks(hi) <= held:
+                hi += 1
+            heapq.heappush(self.page_heap, (g + hi - 1 - ctx, i, self.version[i]))
+            return
+        lo, hi = ctx + 1, ctx + 2
+        while self._blocks(hi) <= held:
+            lo, hi = hi, ctx + 1 + 2 * (hi - ctx - 1)
+        while hi - lo > 1:  # blocks(lo) <= held < blocks(hi)
+            mid = (lo + hi) // 2
+            if self._blocks(mid) > held:
+                hi = mid
+            else:
+                lo = mid
+        # the step whose token makes the context hi starts with context hi - 1
+        heapq.heappush(self.page_heap, (g + hi - 1 - ctx, i, self.version[i]))
+
+    def _due_pages(self, until: int) -> list[int]:
+        """Decoders needing a page in a step that starts before G = ``until``."""
+        heap, out = self.page_heap, []
+        while heap and heap[0][0] < until:
+            _, i, ver = heapq.heappop(heap)
+            if i in self.dbase and self.version[i] == ver:
+                out.append(i)
+        return out
 
     def _start_decoding(self, i: int) -> None:
         base = self.computed[i] - self.G
@@ -105,14 +170,35 @@ class FastRun:
         heapq.heappush(self.finish_heap, (self.out[i] - self.gbase[i], i, self.version[i]))
         if self.track_ctx:
             heapq.heappush(self.ctx_heap, (-base, i, self.version[i]))
+        if not self.plain_kv and not self.sim.full_reserve:
+            self._next_page(i, self.G)
+        for k in self.finite:
+            w = self.windows[k]
+            assert w is not None
+            if base + self.G + 1 <= w:  # its next step's keys still below the window
+                self.below_n[k] += 1
+                self.below_sum[k] += base
+                heapq.heappush(self.cross_heap, (w - base, i, self.version[i], k))
+            else:
+                self.capped_n[k] += 1
 
     def _stop_decoding(self, i: int) -> None:
         """Materialize a decoder's progress and drop it from the running totals."""
+        if self.finite:
+            self._cross()
         base = self.dbase.pop(i)
         self.computed[i] = base + self.G
         self.generated[i] = self.gbase.pop(i) + self.G
         self.sum_dbase -= base
         self.by_residue[base % self.page] -= 1
+        for k in self.finite:
+            w = self.windows[k]
+            assert w is not None
+            if base + self.G + 1 <= w:
+                self.below_n[k] -= 1
+                self.below_sum[k] -= base
+            else:
+                self.capped_n[k] -= 1
         self.version[i] += 1
 
     def _max_decode_ctx(self) -> int:
@@ -137,8 +223,43 @@ class FastRun:
             if i in self.dbase and self.version[i] == ver:
                 self._finish(i, t)
 
+    def _cross(self) -> int | None:
+        """Move decoders whose keys reached a window at the current step to the capped
+        counts; returns the step of the next such crossing (None: none)."""
+        heap = self.cross_heap
+        while heap:
+            g_cap, i, ver, k = heap[0]
+            if i not in self.dbase or self.version[i] != ver:
+                heapq.heappop(heap)
+            elif g_cap <= self.G:
+                heapq.heappop(heap)
+                self.below_n[k] -= 1
+                self.below_sum[k] -= self.dbase[i]
+                self.capped_n[k] += 1
+            else:
+                return g_cap
+        return None
+
+    def _decode_keys(self, steps_ahead: int) -> tuple[float, ...]:
+        """Keys per window the decoders attend to in the step ``steps_ahead`` after the
+        current one (no crossing in between)."""
+        n_dec = len(self.dbase)
+        nxt = self.G + 1 + steps_ahead
+        out = []
+        for k, w in enumerate(self.windows):
+            if w is None:
+                out.append(float(self.sum_dbase + n_dec * nxt))
+            else:
+                out.append(float(self.below_sum[k] + self.below_n[k] * nxt
+                                 + self.capped_n[k] * w))
+        return tuple(out)
+
     def _pages_over(self, k: int) -> int:
         """New pages the decoders need for k more decode steps."""
+        if not self.plain_kv:
+            ctx = np.fromiter(self.dbase.values(), np.int64, len(self.dbase)) + self.G
+            held = np.array([self.held[i] for i in self.dbase], np.int64)
+            return int(np.sum(np.maximum(self.sim._blocks(ctx + k) - held, 0)))
         page, n_dec = self.page, len(self.dbase)
         full, part = divmod(k, page)
         g = self.G
@@ -163,7 +284,11 @@ class FastRun:
         while heap and (heap[0][1] not in self.dbase or self.version[heap[0][1]] != heap[0][2]):
             heapq.heappop(heap)
         k_max = heap[0][0] - self.G
-        if not self.sim.full_reserve and self._pages_over(k_max) > self.free:
+        if self.finite:
+            nxt = self._cross()
+            if nxt is not None:
+                k_max = min(k_max, nxt - self.G)  # keys grow linearly until then
+        if not self.sim.full_reserve and self._short_of_pages(k_max):
             lo, hi = 0, k_max  # largest k with pages for k more tokens each
             while lo < hi:
                 mid = (lo + hi + 1) // 2
@@ -176,17 +301,35 @@ class FastRun:
             return 0, 0.0, {}
         n_dec = len(self.dbase)
         g = self.G
-        ctx_sum = float(self.sum_dbase + n_dec * g)
         ctx_max = float(self._max_decode_ctx()) if self.track_ctx else 0.0
+        first = self._decode_keys(0)
+        rise = tuple(b - a for a, b in zip(first, self._decode_keys(1), strict=True))
 
-        def contexts() -> np.ndarray:  # type: ignore[type-arg]
+        def contexts() -> NDArray[np.float64]:
             return np.array([self.dbase[i] + g for i in self.running], float)
 
-        return self.sim.stretch_steps(n_dec, contexts, k_max, until_arrival, ctx_sum, ctx_max)
+        return self.sim.stretch_steps(n_dec, contexts, k_max, until_arrival,
+                                      ctx_max=ctx_max, keys=(first, rise))
+
+    def _short_of_pages(self, k: int) -> bool:
+        if self.plain_kv:
+            return self._pages_over(k) > self.free
+        # a sequence needs at most one page per `page` tokens, plus one
+        if len(self.dbase) * (k // self.page + 1) <= self.free:
+            return False
+        return self._pages_over(k) > self.free
 
     def _advance(self, k: int, t: float) -> None:
         if not self.sim.full_reserve:
-            self.free -= self._pages_over(k)
+            if self.plain_kv:
+                self.free -= self._pages_over(k)
+            else:
+                end = self.G + k
+                for i in self._due_pages(end):
+                    new = self._blocks(self.dbase[i] + end)
+                    self.free -= new - self.held[i]
+                    self.held[i] = new
+                    self._next_page(i, end)
         self.G += k
         self._finish_due(t)
 
@@ -228,22 +371,35 @@ class FastRun:
                 chunks.append([i, chunk])
                 budget -= chunk
         if not sim.full_reserve and (decodes or chunks):
-            growers = self.by_residue[(-self.G) % self.page] if decodes else 0
+            growing: dict[int, int] = {}  # decoders that need a page, sliding windows
+            if self.plain_kv:
+                growers = self.by_residue[(-self.G) % self.page] if decodes else 0
+            elif decodes:
+                for i in self._due_pages(self.G + 1):
+                    growing[i] = self._blocks(self.dbase[i] + self.G + 1) - self.held[i]
+                growers = sum(growing.values())
+            else:
+                growers = 0
             short = growers - self.free
             preempted = False
             while short > 0 and self.running:
                 victim = next(reversed(self.running))
                 was_decoding = victim in self.dbase
-                grows = was_decoding and decodes \
-                    and (self.dbase[victim] + self.G) % self.page == 0
+                if self.plain_kv:
+                    grows = int(was_decoding and decodes
+                                and (self.dbase[victim] + self.G) % self.page == 0)
+                else:
+                    grows = growing.pop(victim, 0)
                 short -= self._preempt_newest()
                 preempted = True
-                if grows:
-                    short -= 1
-                    growers -= 1
+                short -= grows
+                growers -= grows
                 if not was_decoding:
                     chunks = [c for c in chunks if c[0] != victim]
             self.free -= growers
+            for i, extra in growing.items():
+                self.held[i] += extra
+                self._next_page(i, self.G + 1)
             if preempted:
                 return decodes and bool(self.dbase), chunks
         if not (sim.mixed or prefill_only):
@@ -268,16 +424,28 @@ class FastRun:
 
     def _load(self, decodes: bool, chunks: list[list[int]]) -> StepLoad:
         n_dec = len(self.dbase) if decodes else 0
-        keys_dec = float(self.sum_dbase + n_dec * (self.G + 1)) if n_dec else 0.0
+        windows = self.windows
+        if n_dec:
+            if self.finite:
+                self._cross()
+            keys_dec = self._decode_keys(0)
+        else:
+            keys_dec = (0.0,) * len(windows)
         max_ctx = self._max_decode_ctx() + 1 if (n_dec and self.track_ctx) else 0
-        pairs = 0.0
-        pre_keys = 0.0
+        pairs = [0.0] * len(windows)
+        pre_keys = [0.0] * len(windows)
         tokens = n_dec
         completes = 0
         for i, c in chunks:
             prefix = self.computed[i]
-            pairs += c * prefix + c * (c + 1) / 2
-            pre_keys += prefix + c
+            for k, w in enumerate(windows):
+                if w is None:
+                    pairs[k] += c * prefix + c * (c + 1) / 2
+                    pre_keys[k] += prefix + c
+                else:  # accounting.causal_pairs with a window
+                    first = min(max(w - prefix, 0), c)
+                    pairs[k] += first * prefix + first * (first + 1) / 2 + (c - first) * w
+                    pre_keys[k] += min(prefix + c, w)
             tokens += c
             if prefix + c >= self.target[i]:
                 completes += 1
@@ -285,8 +453,8 @@ class FastRun:
         n_seq = float(n_dec + len(chunks))
         return StepLoad(
             tokens=float(tokens), seqs=n_seq, decode_seqs=float(n_dec),
-            logits=float(n_dec + completes), decode_keys=(keys_dec,),
-            prefill_pairs=(float(pairs),), prefill_keys=(float(pre_keys),),
+            logits=float(n_dec + completes), decode_keys=keys_dec,
+            prefill_pairs=tuple(pairs), prefill_keys=tuple(pre_keys),
             eager=self.sim._eager(n_seq, float(max_ctx), bool(chunks)))
 
     def _apply(self, decodes: bool, chunks: list[list[int]], t: float) -> None:
@@ -308,7 +476,7 @@ class FastRun:
             self._finish_due(t)
 
     # ---------------------------------------------------------------- main loop
-    def run(self, requests: Requests, reported_out: np.ndarray  # type: ignore[type-arg]
+    def run(self, requests: Requests, reported_out: NDArray[np.int64]
             ) -> SimulationResult:
         from tokenomist.perf.simulator import SimulationResult
 

@@ -420,6 +420,12 @@ def without_prefill(load: StepLoad) -> StepLoad:
     The difference in time between a step and this one is the marginal cost of its prefill
     chunks: the basis for attributing GPU time to input and output tokens.
     """
+    if isinstance(load.decode_seqs, float) and isinstance(load.prefill_pairs, tuple):
+        dec_f = load.decode_seqs  # one step: keep the cost model's scalar path
+        none = (0.0,) * len(load.prefill_pairs)
+        return StepLoad(tokens=dec_f, seqs=dec_f, decode_seqs=dec_f, logits=dec_f,
+                        decode_keys=load.decode_keys, prefill_pairs=none, prefill_keys=none,
+                        eager=load.eager)
     dec = np.asarray(load.decode_seqs, float)
     zeros = np.zeros_like(np.asarray(load.prefill_pairs, float))
     return StepLoad(tokens=dec, seqs=dec, decode_seqs=dec, logits=dec,
