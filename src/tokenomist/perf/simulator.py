@@ -465,16 +465,16 @@ class Simulator:
             else:
                 idx = np.searchsorted(srt, w - j, side="left")  # ctx0 + j < w
                 rows.append(prefix_sum[idx] + idx * j + (b - idx) * w)
-        keys = np.stack(rows)
+        step_keys = np.stack(rows)
         max_ctx = srt[-1] + j
         eager = np.array([self._eager(b, m, False) for m in (max_ctx[0],)])[0]
         eager_arr = np.full(k_max, eager)
         if self.graph_batch and self.graph_ctx and b <= self.graph_batch:
             eager_arr = (max_ctx > self.graph_ctx).astype(float)
-        zeros = np.zeros_like(keys)
+        zeros = np.zeros_like(step_keys)
         bvec = np.full(k_max, b)
         bd = self.cost.step_time(StepLoad(tokens=bvec, seqs=bvec, decode_seqs=bvec, logits=bvec,
-                                          decode_keys=keys,
+                                          decode_keys=step_keys,
                                           prefill_pairs=zeros, prefill_keys=zeros,
                                           eager=eager_arr))
         times = bd.total
