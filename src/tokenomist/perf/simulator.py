@@ -21,8 +21,9 @@ steps at a time with vectorized step costs, so long generations are cheap to sim
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, MutableSequence, Sized
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -203,71 +204,66 @@ class Simulator:
             steps_out = 1 + np.ceil((reported_out - 1) / per_step).astype(np.int64)
             requests = Requests(requests.arrival_s, requests.input_tokens, steps_out,
                                 requests.cached_tokens)
-        if self.fast and simulator_fast.applies(self):
-            return simulator_fast.FastRun(self, requests).run(requests, reported_out)
-        st = _State(requests, self.total_blocks)
-        order = np.argsort(requests.arrival_s, kind="stable")
-        arrival = requests.arrival_s
+        run: _Run = (simulator_fast.FastRun(self, requests)
+                     if self.fast and simulator_fast.applies(self) else _ArrayRun(self, requests))
+        order = np.argsort(requests.arrival_s, kind="stable").tolist()
+        arrival = requests.arrival_s.tolist()
         next_idx = 0
-        t = float(arrival[order[0]])
-        totals = {"compute": 0.0, "memory": 0.0, "communication": 0.0, "overhead": 0.0}
+        t = arrival[order[0]]
+        totals = dict.fromkeys(_PARTS, 0.0)
         prefill_s = 0.0
         steps = 0
         busy = 0.0
         max_running = 0
 
-        while st.done < n:
+        while run.done < n:
             while next_idx < n and arrival[order[next_idx]] <= t + 1e-12:
-                i = int(order[next_idx])
-                st.waiting.append(i)
+                run.waiting.append(order[next_idx])
                 next_idx += 1
-            if not st.running and not st.waiting:
-                t = float(arrival[order[next_idx]])
+            if not run.running and not run.waiting:
+                t = arrival[order[next_idx]]
                 continue
-            next_arrival = float(arrival[order[next_idx]]) if next_idx < n else math.inf
+            next_arrival = arrival[order[next_idx]] if next_idx < n else math.inf
 
-            if self._pure_decode(st):
-                k, dt, bd = self._decode_stretch(st, next_arrival - t)
+            if run.pure_decode():
+                k, dt, bd = run.decode_stretch(next_arrival - t)
                 if k > 0:
                     steps += k
                     busy += dt
                     t += dt
                     for key in totals:
                         totals[key] += bd[key]
-                    st.advance_decodes(np.fromiter(st.running, np.int64), k, self, t)
-                    max_running = max(max_running, len(st.running))
+                    run.advance(k, t)
+                    max_running = max(max_running, len(run.running))
                     continue
 
-            sched = self._schedule(st)
-            if not sched:
+            plan = run.schedule()
+            if plan is None:
                 if next_idx < n:  # nothing fits yet: wait for the next arrival
                     t = max(t, next_arrival)
                     continue
                 raise RuntimeError("simulator stalled")  # pragma: no cover
-            ids = np.fromiter(sched.keys(), np.int64, len(sched))
-            add = np.fromiter(sched.values(), np.int64, len(sched))
-            load = self._load(st, ids, add)
+            load = run.load(plan)
             bd1 = self.cost.step_time(load)
             dt = float(bd1.total)
             if self.attribute_prefill:
                 prefill_s += dt - float(self.cost.step_time(without_prefill(load)).total)
-            totals["compute"] += float(bd1.compute)
-            totals["memory"] += float(bd1.memory)
-            totals["communication"] += float(bd1.communication)
-            totals["overhead"] += float(bd1.overhead)
+            for key in _PARTS:
+                totals[key] += float(getattr(bd1, key))
             busy += dt
             steps += 1
             t += dt
-            max_running = max(max_running, len(st.running))
-            st.apply(ids, add, self, t)
+            max_running = max(max_running, len(run.running))
+            run.apply(plan, t)
             if steps > max_steps:  # pragma: no cover - guard against runaway inputs
                 raise RuntimeError("simulation exceeded the step limit")
 
+        first, finish = run.times()
         return SimulationResult(
-            arrival_s=arrival.copy(), first_token_s=st.first_tok, finish_s=st.finish,
+            arrival_s=requests.arrival_s.copy(), first_token_s=first, finish_s=finish,
             input_tokens=requests.input_tokens.copy(),
             output_tokens=reported_out.copy(), steps=steps,
-            preemptions=st.preemptions, busy_s=busy, breakdown_s=totals,
+            preemptions=run.preemptions, busy_s=busy, breakdown_s=totals,
             max_running=max_running, prefill_s=prefill_s)
 
     def _check(self, requests: Requests) -> None:
@@ -574,6 +570,74 @@ class Simulator:
             line = None
         self._lines[key] = line
         return line
+
+
+class _Run(Protocol):
+    """One simulation's scheduler state, as :meth:`Simulator.run` drives it: the array
+    scheduler (:class:`_ArrayRun`) or the incremental one
+    (:class:`~tokenomist.perf.simulator_fast.FastRun`)."""
+
+    @property
+    def waiting(self) -> MutableSequence[int]: ...
+    @property
+    def preemptions(self) -> int: ...
+    @property
+    def done(self) -> int: ...
+    @property
+    def running(self) -> Sized: ...
+    def pure_decode(self) -> bool: ...
+    def decode_stretch(self, until_arrival: float) -> tuple[int, float, dict[str, float]]: ...
+    def advance(self, k: int, t: float) -> None: ...
+    def schedule(self) -> Any: ...  # None: nothing to run
+    def load(self, plan: Any) -> StepLoad: ...
+    def apply(self, plan: Any, t: float) -> None: ...
+    def times(self) -> tuple[Array, Array]: ...
+
+
+class _ArrayRun:
+    """The array scheduler (:class:`Simulator`'s methods on a :class:`_State`)."""
+
+    def __init__(self, sim: Simulator, requests: Requests) -> None:
+        self.sim = sim
+        self.st = _State(requests, sim.total_blocks)
+        self.waiting = self.st.waiting
+
+    @property
+    def running(self) -> list[int]:
+        return self.st.running
+
+    @property
+    def done(self) -> int:
+        return self.st.done
+
+    @property
+    def preemptions(self) -> int:
+        return self.st.preemptions
+
+    def pure_decode(self) -> bool:
+        return self.sim._pure_decode(self.st)
+
+    def decode_stretch(self, until_arrival: float) -> tuple[int, float, dict[str, float]]:
+        return self.sim._decode_stretch(self.st, until_arrival)
+
+    def advance(self, k: int, t: float) -> None:
+        self.st.advance_decodes(np.fromiter(self.st.running, np.int64), k, self.sim, t)
+
+    def schedule(self) -> tuple[NDArray[np.int64], NDArray[np.int64]] | None:
+        sched = self.sim._schedule(self.st)
+        if not sched:
+            return None
+        return (np.fromiter(sched.keys(), np.int64, len(sched)),
+                np.fromiter(sched.values(), np.int64, len(sched)))
+
+    def load(self, plan: tuple[NDArray[np.int64], NDArray[np.int64]]) -> StepLoad:
+        return self.sim._load(self.st, *plan)
+
+    def apply(self, plan: tuple[NDArray[np.int64], NDArray[np.int64]], t: float) -> None:
+        self.st.apply(plan[0], plan[1], self.sim, t)
+
+    def times(self) -> tuple[Array, Array]:
+        return self.st.first_tok, self.st.finish
 
 
 class _State:

@@ -30,10 +30,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
-from tokenomist.perf.step_cost import StepLoad, without_prefill
+from tokenomist.perf.step_cost import StepLoad
 
 if TYPE_CHECKING:
-    from tokenomist.perf.simulator import Requests, SimulationResult, Simulator
+    from tokenomist.perf.simulator import Requests, Simulator
 
 
 def applies(sim: Simulator) -> bool:
@@ -93,12 +93,9 @@ class FastRun:
         self.cross_heap: list[tuple[int, int, int, int]] = []  # (G capped, id, version, k)
 
     # ---------------------------------------------------------------- bookkeeping
-    def _pages(self, tokens: int) -> int:
-        return -(-tokens // self.page)
-
     def _reserve(self, i: int) -> int:
-        tokens = self.inp[i] + self.out[i] if self.sim.full_reserve else self.target[i]
-        return self._pages(tokens) if self.plain_kv else self._blocks(tokens)
+        return self._blocks(self.inp[i] + self.out[i] if self.sim.full_reserve
+                            else self.target[i])
 
     def _can_admit(self, i: int) -> bool:
         return self.free - self._reserve(i) >= self.sim.watermark_blocks
@@ -106,7 +103,7 @@ class FastRun:
     def _held(self, i: int) -> int:
         """Pages request i holds now."""
         if self.plain_kv and i in self.dbase and not self.sim.full_reserve:
-            return self._pages(self.dbase[i] + self.G)
+            return self._blocks(self.dbase[i] + self.G)
         return self.held[i]
 
     def _blocks(self, ctx: int) -> int:
@@ -156,7 +153,7 @@ class FastRun:
         heap, out = self.page_heap, []
         while heap and heap[0][0] < until:
             _, i, ver = heapq.heappop(heap)
-            if i in self.dbase and self.version[i] == ver:
+            if self._live(i, ver):
                 out.append(i)
         return out
 
@@ -201,11 +198,18 @@ class FastRun:
                 self.capped_n[k] -= 1
         self.version[i] += 1
 
-    def _max_decode_ctx(self) -> int:
-        heap = self.ctx_heap
-        while heap and (heap[0][1] not in self.dbase or self.version[heap[0][1]] != heap[0][2]):
+    def _live(self, i: int, version: int) -> bool:
+        """Whether a heap entry still describes decoder i (entries are dropped lazily)."""
+        return i in self.dbase and self.version[i] == version
+
+    def _top(self, heap: list[tuple[int, int, int]]) -> tuple[int, int, int] | None:
+        while heap and not self._live(heap[0][1], heap[0][2]):
             heapq.heappop(heap)
-        return -heap[0][0] + self.G if heap else 0
+        return heap[0] if heap else None
+
+    def _max_decode_ctx(self) -> int:
+        top = self._top(self.ctx_heap)
+        return -top[0] + self.G if top else 0
 
     def _finish(self, i: int, t: float) -> None:
         self.free += self._held(i)
@@ -220,7 +224,7 @@ class FastRun:
         heap = self.finish_heap
         while heap and heap[0][0] <= self.G:
             _, i, ver = heapq.heappop(heap)
-            if i in self.dbase and self.version[i] == ver:
+            if self._live(i, ver):
                 self._finish(i, t)
 
     def _cross(self) -> int | None:
@@ -229,7 +233,7 @@ class FastRun:
         heap = self.cross_heap
         while heap:
             g_cap, i, ver, k = heap[0]
-            if i not in self.dbase or self.version[i] != ver:
+            if not self._live(i, ver):
                 heapq.heappop(heap)
             elif g_cap <= self.G:
                 heapq.heappop(heap)
@@ -267,7 +271,7 @@ class FastRun:
         return full * n_dec + sum(res[(-(g + j)) % page] for j in range(part))
 
     # ---------------------------------------------------------------- stretches
-    def _pure_decode(self) -> bool:
+    def pure_decode(self) -> bool:
         sim = self.sim
         if not self.running or self.prefilling:
             return False
@@ -279,11 +283,10 @@ class FastRun:
             return True
         return not self._can_admit(head)
 
-    def _decode_stretch(self, until_arrival: float) -> tuple[int, float, dict[str, float]]:
-        heap = self.finish_heap
-        while heap and (heap[0][1] not in self.dbase or self.version[heap[0][1]] != heap[0][2]):
-            heapq.heappop(heap)
-        k_max = heap[0][0] - self.G
+    def decode_stretch(self, until_arrival: float) -> tuple[int, float, dict[str, float]]:
+        top = self._top(self.finish_heap)
+        assert top is not None  # every running sequence is decoding
+        k_max = top[0] - self.G
         if self.finite:
             nxt = self._cross()
             if nxt is not None:
@@ -319,7 +322,7 @@ class FastRun:
             return False
         return self._pages_over(k) > self.free
 
-    def _advance(self, k: int, t: float) -> None:
+    def advance(self, k: int, t: float) -> None:
         if not self.sim.full_reserve:
             if self.plain_kv:
                 self.free -= self._pages_over(k)
@@ -350,9 +353,13 @@ class FastRun:
         self.waiting.appendleft(victim)
         return held
 
-    def _schedule(self) -> tuple[bool, list[list[int]]]:
-        """(decoders run this step, [request, chunk] of the prefills): the array
-        scheduler's rules (:meth:`Simulator._schedule`)."""
+    def schedule(self) -> tuple[bool, list[list[int]]] | None:
+        """(decoders run this step, [request, chunk] of the prefills), or None if nothing
+        runs: the array scheduler's rules (:meth:`Simulator._schedule`)."""
+        decodes, chunks = self._plan()
+        return (decodes, chunks) if decodes or chunks else None
+
+    def _plan(self) -> tuple[bool, list[list[int]]]:
         sim = self.sim
         waiting = self.waiting
         admissible = bool(waiting) and len(self.running) < sim.max_seqs \
@@ -422,7 +429,8 @@ class FastRun:
             budget -= chunk
         return decodes, chunks
 
-    def _load(self, decodes: bool, chunks: list[list[int]]) -> StepLoad:
+    def load(self, plan: tuple[bool, list[list[int]]]) -> StepLoad:
+        decodes, chunks = plan
         n_dec = len(self.dbase) if decodes else 0
         windows = self.windows
         if n_dec:
@@ -457,7 +465,8 @@ class FastRun:
             prefill_pairs=tuple(pairs), prefill_keys=tuple(pre_keys),
             eager=self.sim._eager(n_seq, float(max_ctx), bool(chunks)))
 
-    def _apply(self, decodes: bool, chunks: list[list[int]], t: float) -> None:
+    def apply(self, plan: tuple[bool, list[list[int]]], t: float) -> None:
+        decodes, chunks = plan
         if decodes:
             self.G += 1
         for i, c in chunks:
@@ -475,68 +484,5 @@ class FastRun:
         if decodes:
             self._finish_due(t)
 
-    # ---------------------------------------------------------------- main loop
-    def run(self, requests: Requests, reported_out: NDArray[np.int64]
-            ) -> SimulationResult:
-        from tokenomist.perf.simulator import SimulationResult
-
-        sim = self.sim
-        n = self.n
-        order = np.argsort(requests.arrival_s, kind="stable").tolist()
-        arrival = requests.arrival_s.tolist()
-        next_idx = 0
-        t = arrival[order[0]]
-        totals = {"compute": 0.0, "memory": 0.0, "communication": 0.0, "overhead": 0.0}
-        prefill_s = 0.0
-        steps = 0
-        busy = 0.0
-        max_running = 0
-        cost = sim.cost
-
-        while self.done < n:
-            while next_idx < n and arrival[order[next_idx]] <= t + 1e-12:
-                self.waiting.append(order[next_idx])
-                next_idx += 1
-            if not self.running and not self.waiting:
-                t = arrival[order[next_idx]]
-                continue
-            next_arrival = arrival[order[next_idx]] if next_idx < n else math.inf
-
-            if self._pure_decode():
-                k, dt, bd = self._decode_stretch(next_arrival - t)
-                if k > 0:
-                    steps += k
-                    busy += dt
-                    t += dt
-                    for key in totals:
-                        totals[key] += bd[key]
-                    self._advance(k, t)
-                    max_running = max(max_running, len(self.running))
-                    continue
-
-            decodes, chunks = self._schedule()
-            if not decodes and not chunks:
-                if next_idx < n:  # nothing fits yet: wait for the next arrival
-                    t = max(t, next_arrival)
-                    continue
-                raise RuntimeError("simulator stalled")  # pragma: no cover
-            load = self._load(decodes, chunks)
-            bd1 = cost.step_time(load)
-            dt = float(bd1.total)
-            if sim.attribute_prefill:
-                prefill_s += dt - float(cost.step_time(without_prefill(load)).total)
-            totals["compute"] += float(bd1.compute)
-            totals["memory"] += float(bd1.memory)
-            totals["communication"] += float(bd1.communication)
-            totals["overhead"] += float(bd1.overhead)
-            busy += dt
-            steps += 1
-            t += dt
-            max_running = max(max_running, len(self.running))
-            self._apply(decodes, chunks, t)
-
-        return SimulationResult(
-            arrival_s=requests.arrival_s.copy(), first_token_s=np.array(self.first_tok),
-            finish_s=np.array(self.finish), input_tokens=requests.input_tokens.copy(),
-            output_tokens=reported_out.copy(), steps=steps, preemptions=self.preemptions,
-            busy_s=busy, breakdown_s=totals, max_running=max_running, prefill_s=prefill_s)
+    def times(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        return np.array(self.first_tok), np.array(self.finish)
