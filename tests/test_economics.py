@@ -197,6 +197,10 @@ def test_estimate_output_goes_straight_to_price(tmp_path: Path) -> None:
     assert data["points"][1]["usd_per_million_output"] < data["points"][0][
         "usd_per_million_output"]
     assert data["points"][1]["energy"]["joules_per_output_token"] > 0
+    # the gamma method alone prints its table, without the attribution columns
+    table = run("price", str(path), "--method", "gamma")
+    assert table.returncode == 0, table.stderr
+    assert "attr." not in table.stdout and "$/M out (γ)" in table.stdout
 
 
 def test_tco_cli_reports_break_even() -> None:

@@ -128,7 +128,7 @@ def price_cmd(
         rows.append(row)
     data = {"schema_version": PRICE_SCHEMA, "results": str(results), "num_gpus": n,
             "usd_per_gpu_hour": price.usd_per_gpu_hour, "price_source": price.label,
-            "gamma": gamma, "method": method if has_split or method == "gamma" else "gamma",
+            "gamma": gamma, "method": method if has_split else "gamma",
             "points": rows}
     if as_json:
         print_json(data)
@@ -137,7 +137,8 @@ def price_cmd(
               f"({price.label})")
     t = Table(title="cost per million tokens")
     cols = ["B", "tokens/s", "$/M in (γ)", "$/M out (γ)"]
-    if has_split:
+    shown = need_split and has_split  # rows priced by attribution too
+    if shown:
         cols += ["$/M in (attr.)", "$/M out (attr.)", "prefill share", "implied γ"]
     cols += ["$/request", "J/out token"]
     for c in cols:
@@ -146,7 +147,7 @@ def price_cmd(
         g = row["gamma_method"]
         cells = [str(row["batch_size"]), f"{row['total_tokens_per_s']:,.2f}",
                  f"${g['usd_per_million_input']:.2f}", f"${g['usd_per_million_output']:.2f}"]
-        if has_split:
+        if shown:
             a = row["attribution_method"]
             cells += [f"${a['usd_per_million_input']:.2f}", f"${a['usd_per_million_output']:.2f}",
                       f"{a['prefill_share']:.0%}", f"{a['implied_gamma']:.2f}"]
