@@ -215,8 +215,7 @@ def fit_efficiency(observations: Sequence[Observation], params: Sequence[str] = 
     values = {n: float(getattr(eff, n)) for n in names}
     data_resid = res.fun[:n_data]
     weights = (1.0 + (data_resid / f_scale) ** 2) ** -0.5
-    stderr = _stderr(res.jac[:n_data], data_resid, weights, span, names,
-                     None if prior_width is None else prior_width)
+    stderr = _stderr(res.jac[:n_data], data_resid, weights, span, names, prior_width)
     return FitResult(efficiency=eff, params=names, values=values, stderr=stderr,
                      predicted_tps=predict_throughput(observations, eff),
                      measured_tps=measured, success=bool(res.success),

@@ -23,7 +23,6 @@ from numpy.typing import ArrayLike, NDArray
 from tokenomist.arch.accounting import (
     kv_bytes_per_token_layer,
     linear_formats,
-    matrix_params,
     other_weight_bytes,
     param_breakdown,
 )
@@ -162,7 +161,6 @@ class Deployment:
         m = self.model
         a = m.attention
         p = param_breakdown(m)
-        mp = matrix_params(m)
         dense_b, expert_b = linear_formats(m, self.precision)
         # parts of attention replicated across TP ranks instead of split
         replicated = 0.0
@@ -177,7 +175,6 @@ class Deployment:
         per_stage = ((linear_dense + replicated) * dense_b + p.routed_experts * expert_b
                      + other_b * (p.embedding + p.lm_head + p.router)) / self.tp
         per_stage += other_b * p.norms  # norms are replicated
-        del mp
         return per_stage / self.pp
 
     # ------------------------------------------------------------------ memory plan

@@ -10,7 +10,7 @@ from importlib import resources
 from pathlib import Path
 from statistics import median
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat
+from pydantic import BaseModel, ConfigDict, Field
 
 from tokenomist._validation import read_json, validate
 from tokenomist.errors import InvalidValueError, UnknownNameError
@@ -103,5 +103,3 @@ def market_summary(model: str, prices: ApiPriceFile) -> MarketSummary:
                          median_input=median(r.input for r in rows),
                          median_output=median(r.output for r in rows), providers=len(rows))
 
-
-PositivePrice = PositiveFloat

@@ -469,7 +469,7 @@ class BurstEstimator:
                 if idx.size == 0:
                     continue
                 # finish times of the requests n places earlier (earlier waves are solved)
-                g_start = c.finish_at(S, idx, c.x[idx] + 1.0 - n[idx]) + 0.0
+                g_start = c.finish_at(S, idx, c.x[idx] + 1.0 - n[idx])
                 g_end = c.finish_at(S, idx, c.x[idx] + c.m[idx] - n[idx])
                 h = np.maximum(g_start + dur[idx], g_end + tau[idx]) - cum[idx]
                 prev = idx - 1  # the wave's first cell continues after the previous wave
@@ -489,7 +489,7 @@ class BurstEstimator:
             mid = (T + S) / 2.0
             started = np.minimum(c.count_started(mid, own), c.x + c.m)
             finished = c.count_started(mid - life, own)
-            new_dec = np.maximum(started - finished - np.where(c.m <= 1, 0.0, 0.0), 0.0)
+            new_dec = np.maximum(started - finished, 0.0)
             new_dec = np.where(c.lead, 0.0, np.minimum(new_dec, c.x + c.m / 2.0))
             if np.allclose(new_dec, dec, atol=1e-6):
                 break

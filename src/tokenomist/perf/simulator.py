@@ -167,7 +167,7 @@ class Simulator:
         self.graph_batch = s.cuda_graph_max_batch
         self.graph_ctx = s.cuda_graph_max_context
         self.graph_mixed = s.cuda_graph_mixed_steps
-        layers = [float(x) for x in self.cost.c.layers_by_window]
+        layers = self.cost.layers_t
         self._probe = int(np.argmax(layers))
         self._key_weights = tuple(x / layers[self._probe] for x in layers)
 
@@ -463,8 +463,7 @@ class Simulator:
                 rows.append(prefix_sum[idx] + idx * j + (b - idx) * w)
         step_keys = np.stack(rows)
         max_ctx = srt[-1] + j
-        eager = np.array([self._eager(b, m, False) for m in (max_ctx[0],)])[0]
-        eager_arr = np.full(k_max, eager)
+        eager_arr = np.full(k_max, self._eager(b, float(max_ctx[0]), False))
         if self.graph_batch and self.graph_ctx and b <= self.graph_batch:
             eager_arr = (max_ctx > self.graph_ctx).astype(float)
         zeros = np.zeros_like(step_keys)
@@ -480,9 +479,7 @@ class Simulator:
             cum = np.cumsum(times)
             k = min(int(np.searchsorted(cum, until_arrival, side="left")) + 1, k_max)
         return k, float(np.sum(times[:k])), {
-            "compute": float(np.sum(bd.compute[:k])), "memory": float(np.sum(bd.memory[:k])),
-            "communication": float(np.sum(bd.communication[:k])),
-            "overhead": float(np.sum(bd.overhead[:k]))}
+            part: float(np.sum(getattr(bd, part)[:k])) for part in _PARTS}
 
 
     def _affine_stretch(self, n_run: int, ctx_sum: float, ctx_max: float, k_max: int,

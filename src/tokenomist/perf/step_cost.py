@@ -79,12 +79,10 @@ def _min(a: Any, b: float) -> Any:
 
 def _by_layers(layers: Array, keys: Keys, layers_t: tuple[float, ...]) -> Any:
     """Sum over attention windows of layers x keys (``layers_t``: the same as floats)."""
-    if isinstance(keys, tuple):
+    if isinstance(keys, (tuple, list)):
         if len(keys) == 1:
             return layers_t[0] * keys[0]
         return sum(n * k for n, k in zip(layers_t, keys, strict=True))
-    if isinstance(keys, list):
-        return sum(n * float(k) for n, k in zip(layers_t, keys, strict=True))
     k = np.asarray(keys, float)
     return np.sum(layers.reshape((-1,) + (1,) * (k.ndim - 1)) * k, axis=0)
 
@@ -237,14 +235,14 @@ class CostModel:
         self.deployment = deployment
         self.eff = efficiency or deployment.engine.efficiency
         self.c = cost_constants(deployment)
-        self._layers_t = tuple(float(x) for x in self.c.layers_by_window)
+        self.layers_t = tuple(float(x) for x in self.c.layers_by_window)
         dd = deployment.draft_deployment
         self.draft: CostModel | None = CostModel(dd, self.eff) if dd is not None else None
 
     def with_efficiency(self, eff: EfficiencyPriors) -> CostModel:
         out = CostModel.__new__(CostModel)
         out.deployment, out.eff, out.c = self.deployment, eff, self.c
-        out._layers_t = self._layers_t
+        out.layers_t = self.layers_t
         out.draft = self.draft.with_efficiency(eff) if self.draft is not None else None
         return out
 
@@ -300,7 +298,7 @@ class CostModel:
 
         # attention
         layers = c.layers_by_window
-        layers_t = self._layers_t
+        layers_t = self.layers_t
         items = _num(load.decode_seqs) * c.kv_heads_local
         page = c.page_bytes / (c.page_bytes + e.attention_page_half_bytes)
         dec_rate = c.bandwidth * e.attention_bandwidth * page * items / _max(

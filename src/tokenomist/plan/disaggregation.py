@@ -83,7 +83,7 @@ def best_disaggregated(prefill: Deployment, decode: Deployment, workload: Worklo
     pc = prefill_capacity(prefill, i_tok, prefix_hit_rate=workload.prefix_hit_rate)
     dc = decode_capacity(decode, i_tok, o_tok, concurrency)
     kv = kv_bytes_per_token(prefill.model, prefill.kv_dtype) * i_tok
-    transfer = kv / (transfer_gbps * 1e9 * prefill.num_gpus)
+    transfer = kv_transfer_s(prefill, i_tok, transfer_gbps)
     rho = np.linspace(0.02, 0.98, 49)
     best: ServingOption | None = None
     for k in range(dc.concurrency.size):

@@ -4,6 +4,7 @@ and the service-level objectives a configuration must meet."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -41,11 +42,11 @@ class Workload:
             return float(np.clip(round(dist.a), dist.low, dist.high))
         return float(np.mean(dist.sample(np.random.default_rng(0), _MEAN_SAMPLES)))
 
-    @property
+    @cached_property
     def mean_input(self) -> float:
         return self._mean(self.input)
 
-    @property
+    @cached_property
     def mean_output(self) -> float:
         return max(self._mean(self.output), 2.0)
 
