@@ -31,7 +31,7 @@ their concurrency), over waves, and a few fixed-point passes.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 from numpy.typing import NDArray
@@ -86,12 +86,19 @@ def admission_limit(d: Deployment, input_tokens: int, output_tokens: int) -> int
     ``admission="full"`` reserves prompt + output pages; ``admission="prompt"`` only the
     prompt's (vLLM, SGLang), capped by ``max_num_seqs``.
     """
+    return int(admission_limits(d, np.array([input_tokens]), np.array([output_tokens]))[0])
+
+
+def admission_limits(d: Deployment, input_tokens: NDArray[np.int64],
+                     output_tokens: NDArray[np.int64]) -> NDArray[np.int64]:
+    """:func:`admission_limit` of many request shapes at once."""
     s = d.engine.scheduler
     plan = d.memory
     usable = plan.kv_blocks - int(s.watermark * plan.kv_blocks)
     held = input_tokens + output_tokens if s.admission == "full" else input_tokens
-    blocks = math.ceil(float(plan.kv_token_cost(held)) / plan.block_size)
-    return max(1, min(s.max_num_seqs, usable // max(blocks, 1)))
+    blocks = np.ceil(plan.kv_token_cost(held) / plan.block_size)
+    n = np.floor_divide(usable, np.maximum(blocks, 1.0))
+    return np.maximum(1, np.minimum(s.max_num_seqs, n)).astype(np.int64)
 
 
 def concurrency_limit(d: Deployment, input_tokens: int, output_tokens: int) -> int:
@@ -103,29 +110,45 @@ def concurrency_limit(d: Deployment, input_tokens: int, output_tokens: int) -> i
     holds on average I + O - span / 2 tokens per sequence. Prefill-priority engines
     prefill a cohort before decoding it (no spread).
     """
+    return int(concurrency_limits(d, np.array([input_tokens]), np.array([output_tokens]))[0])
+
+
+def concurrency_limits(d: Deployment, input_tokens: NDArray[np.int64],
+                       output_tokens: NDArray[np.int64]) -> NDArray[np.int64]:
+    """:func:`concurrency_limit` of many request shapes at once."""
     s = d.engine.scheduler
     plan = d.memory
     usable = plan.kv_blocks - int(s.watermark * plan.kv_blocks)
+    i_tok = np.asarray(input_tokens, dtype=np.int64)
+    o_tok = np.asarray(output_tokens, dtype=np.int64)
 
-    def fits(per_seq_tokens: float) -> int:
+    def fits(per_seq_tokens: Array) -> NDArray[np.int64]:
         per_blocks = per_seq_tokens / plan.block_size + 0.5  # last page partly filled
-        return max(1, min(s.max_num_seqs, int(usable // per_blocks)))
+        n = np.floor_divide(float(usable), per_blocks)
+        return np.maximum(1, np.minimum(s.max_num_seqs, n)).astype(np.int64)
 
-    n = fits(float(plan.kv_token_cost(input_tokens + output_tokens)))
+    n = fits(plan.kv_token_cost(i_tok + o_tok))
     if s.mixed_batches and not s.chunked_prefill:
         # a whole prompt joins a step only if the decodes leave room for it
-        n = max(1, min(n, s.max_num_batched_tokens - input_tokens + 1))
-    if s.admission == "full" or not s.mixed_batches or output_tokens <= 1:
+        n = np.maximum(1, np.minimum(n, s.max_num_batched_tokens - i_tok + 1))
+    if s.admission == "full" or not s.mixed_batches:
         return n
+    admitted = admission_limits(d, i_tok, o_tok)
+    out = n.copy()
+    active = o_tok > 1
     for _ in range(30):
-        room = max(s.max_num_batched_tokens - n, 1)
-        span = min(float(output_tokens), n * input_tokens / room)
-        ages = np.linspace(output_tokens - span, output_tokens, 33)
-        new = fits(float(np.mean(plan.kv_token_cost(input_tokens + ages))))
-        if abs(new - n) <= 1:
-            return min(new, admission_limit(d, input_tokens, output_tokens))
-        n = (n + new) // 2
-    return min(n, admission_limit(d, input_tokens, output_tokens))
+        if not active.any():
+            break
+        room = np.maximum(s.max_num_batched_tokens - n, 1)
+        span = np.minimum(o_tok.astype(float), n * i_tok / room)
+        ages = np.linspace(o_tok - span, o_tok.astype(float), 33, axis=1)
+        new = fits(np.mean(plan.kv_token_cost(i_tok[:, None] + ages), axis=1))
+        settled = active & (np.abs(new - n) <= 1)
+        out[settled] = np.minimum(new, admitted)[settled]
+        active &= ~settled
+        n = np.where(active, (n + new) // 2, n)
+    out[active] = np.minimum(n, admitted)[active]
+    return out
 
 
 @dataclass(frozen=True)
@@ -179,20 +202,26 @@ def _ragged_index(sizes: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[
     return owner, local
 
 
-def _segmented_searchsorted(values: Array, owner_v: NDArray[np.int64], start_v: NDArray[np.int64],
-                            queries: Array, owner_q: NDArray[np.int64],
-                            side: str = "right") -> NDArray[np.int64]:
-    """For each query, how many values of its own group are <= (or <) it.
+class _GroupedSorted:
+    """Values sorted within contiguous groups, ready for per-group rank queries: one
+    keyed copy (value + group x span) serves every search."""
 
-    ``values`` must be sorted within each group and groups laid out in order.
-    """
-    lo = min(float(values.min(initial=0.0)), float(queries.min(initial=0.0)))
-    hi = max(float(values.max(initial=0.0)), float(queries.max(initial=0.0)))
-    span = hi - lo + 1.0
-    keyed = (values - lo) + owner_v * span
-    q = (queries - lo) + owner_q * span
-    pos = np.searchsorted(keyed, q, side=side)  # type: ignore[call-overload]
-    return np.asarray(pos - start_v[owner_q], dtype=np.int64)
+    def __init__(self, values: Array, owner: NDArray[np.int64],
+                 starts: NDArray[np.int64]) -> None:
+        self.values = values
+        self.lo = float(values.min(initial=0.0)) - 1.0
+        self.hi = float(values.max(initial=0.0)) + 1.0
+        self.span = self.hi - self.lo + 1.0
+        self.keyed = (values - self.lo) + owner * self.span
+        self.starts = starts
+
+    def rank(self, queries: Array, owner_q: NDArray[np.int64],
+             side: str = "right") -> NDArray[np.int64]:
+        """For each query, how many values of its own group are <= (``side="left"``: <)
+        it. Queries outside every value are clipped, which keeps their rank."""
+        q = (np.clip(queries, self.lo, self.hi) - self.lo) + owner_q * self.span
+        pos = np.searchsorted(self.keyed, q, side=side)  # type: ignore[call-overload]
+        return np.asarray(pos - self.starts[owner_q], dtype=np.int64)
 
 
 def _segmented_cummax(x: Array, seg: NDArray[np.int64]) -> Array:
@@ -209,6 +238,8 @@ def _segmented_cummax(x: Array, seg: NDArray[np.int64]) -> Array:
 
 
 CELLS = 16  # cells per wave: waves of up to 16 requests are resolved request by request
+STRIDE = 4  # cells per group of integration (see _groups)
+MERGE_MIN = 4  # requests a cell needs to be merged into a group
 SUBDIVISIONS = 17  # extra boundaries where the share of sequences that fit the KV cache varies
 
 
@@ -231,12 +262,23 @@ class _Cells:
     T: Array = field(default_factory=lambda: np.zeros(0))
     S: Array = field(default_factory=lambda: np.zeros(0))
     clamped: NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, bool))
+    _index: dict[str, _GroupedSorted] = field(default_factory=dict)
+
+    def _rank(self, name: str, t: Array, shape: NDArray[np.int64],
+              side: str = "right") -> NDArray[np.int64]:
+        """Rank of t among the cells' ``name`` values (x, S or T) of its shape; the keyed
+        index is rebuilt only when that array has been replaced."""
+        values = getattr(self, name)
+        index = self._index.get(name)
+        if index is None or index.values is not values:
+            index = self._index[name] = _GroupedSorted(values, self.owner, self.starts)
+        return index.rank(t, shape, side)
 
     def _done_and_started(self, t: Array, shape: NDArray[np.int64]
                           ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         """Local indices: cells of ``shape`` completed by t, and cells started by t."""
-        done = _segmented_searchsorted(self.S, self.owner, self.starts, t + 1e-9, shape)
-        begun = _segmented_searchsorted(self.T, self.owner, self.starts, t, shape)
+        done = self._rank("S", t + 1e-9, shape)
+        begun = self._rank("T", t + 1e-9, shape)
         return done, np.maximum(begun, done)
 
     def count_started(self, t: Array, shape: NDArray[np.int64]) -> Array:
@@ -260,8 +302,7 @@ class _Cells:
         return np.where(self.clamped[k], self.S[k], self.T[k] + u * delta)
 
     def _cell_of_count(self, count: Array, shape: NDArray[np.int64]) -> NDArray[np.int64]:
-        k = _segmented_searchsorted(self.x, self.owner, self.starts, count - 1e-9, shape,
-                                    side="right") - 1
+        k = self._rank("x", count - 1e-9, shape) - 1
         return np.clip(k, 0, self.counts[shape] - 1) + self.starts[shape]
 
     def finish_at(self, S: Array, idx: NDArray[np.int64], count: Array) -> Array:
@@ -351,41 +392,52 @@ class BurstEstimator:
         shapes, shape_of_point = np.unique(np.stack([i_arr, o_arr], axis=1), axis=0,
                                            return_inverse=True)
         shape_of_point = shape_of_point.reshape(-1)
-        n_cap = np.empty(len(shapes), np.int64)
-        first = np.empty(len(shapes), np.int64)
-        for k, (i_tok, o_tok) in enumerate(shapes.tolist()):
-            self._validate(int(i_tok), int(o_tok))
-            n_cap[k] = concurrency_limit(self.d, int(i_tok), int(o_tok))
-            first[k] = admission_limit(self.d, int(i_tok), int(o_tok)) \
-                if self.preempts and self.mixed else n_cap[k]
+        self._validate(shapes[:, 0], shapes[:, 1])
+        n_cap = concurrency_limits(self.d, shapes[:, 0], shapes[:, 1])
+        first = admission_limits(self.d, shapes[:, 0], shapes[:, 1]) \
+            if self.preempts and self.mixed else n_cap
         b_max = np.zeros(len(shapes), np.int64)
         np.maximum.at(b_max, shape_of_point, b_arr)
-        if self.mixed:
-            return self._grid_mixed(shapes, shape_of_point, b_arr, b_max, n_cap, first)
-        return self._grid_cohorts(shapes, shape_of_point, b_arr, n_cap)
+        if not self.mixed:
+            return self._grid_cohorts(shapes, shape_of_point, b_arr, n_cap)
+        # points grouped by shape: lookups into each shape's schedule then come in order
+        order = np.argsort(shape_of_point, kind="stable")
+        grid = self._grid_mixed(shapes, shape_of_point[order], b_arr[order], b_max, n_cap,
+                                first)
+        back = np.empty_like(order)
+        back[order] = np.arange(order.size)
+        return BurstGrid(**{f.name: getattr(grid, f.name)[back] for f in fields(BurstGrid)})
 
-    def _validate(self, i: int, o: int) -> None:
+    def _validate(self, i_arr: NDArray[np.int64], o_arr: NDArray[np.int64]) -> None:
+        """Reject the first request shape (in order) the deployment cannot serve."""
+        s = self.d.engine.scheduler
+        plan = self.plan
+        limit = self.d.context_limit()
+        need = i_arr + o_arr if s.admission == "full" else i_arr
+        blocks = np.ceil(plan.kv_token_cost(need) / plan.block_size)
+        whole = np.ceil(plan.kv_token_cost(i_arr + o_arr) / plan.block_size)
+        bad = (i_arr < 1) | (o_arr < 1) | (i_arr + o_arr > limit) \
+            | ((not self.chunked) & (i_arr > self.budget)) \
+            | (blocks + int(s.watermark * plan.kv_blocks) > plan.kv_blocks) \
+            | (whole > plan.kv_blocks)
+        if not bad.any():
+            return
+        k = int(np.argmax(bad))
+        i, o = int(i_arr[k]), int(o_arr[k])
         if i < 1 or o < 1:
             raise InvalidValueError("input and output tokens must be positive integers "
                                     f"(got {i} and {o})")
-        limit = self.d.context_limit()
         if i + o > limit:
             raise InvalidValueError(
                 f"input + output = {i + o} tokens exceeds the {limit}-token context of "
                 f"{self.d.model.name}")
-        s = self.d.engine.scheduler
         if not self.chunked and i > self.budget:
             from tokenomist.perf.simulator import prompt_over_budget
             raise InvalidValueError(prompt_over_budget(self.d, i))
-        need = i + o if s.admission == "full" else i
-        blocks = math.ceil(float(self.plan.kv_token_cost(need)) / self.plan.block_size)
-        if blocks + int(s.watermark * self.plan.kv_blocks) > self.plan.kv_blocks \
-                or math.ceil(float(self.plan.kv_token_cost(i + o)) / self.plan.block_size) \
-                > self.plan.kv_blocks:
-            raise InvalidValueError(
-                f"one request of {i + o} tokens needs more KV cache than the deployment "
-                f"holds ({self.plan.kv_tokens} tokens); use more GPUs, --kv-dtype fp8 or "
-                "shorter requests")
+        raise InvalidValueError(
+            f"one request of {i + o} tokens needs more KV cache than the deployment "
+            f"holds ({plan.kv_tokens} tokens); use more GPUs, --kv-dtype fp8 or "
+            "shorter requests")
 
     # ----------------------------------------------------------------------- mixed batches
     def _tau(self, decoders: Array, input_tokens: Array) -> Array:
@@ -506,10 +558,8 @@ class BurstEstimator:
         o_pt = shapes[sp, 1].astype(float)
         life_pt = o_pt - 1.0
         # ---- the cells of each point: its shape's cells below its batch size
-        x_shape = c.x
-        n_cells_pt = _segmented_searchsorted(
-            x_shape, c.owner, c.starts, b_arr.astype(float) - 1e-9, sp, side="left") \
-            if x_shape.size else np.zeros(n_pts, np.int64)
+        n_cells_pt = c._rank("x", b_arr.astype(float) - 1e-9, sp, side="left") \
+            if c.x.size else np.zeros(n_pts, np.int64)
         n_cells_pt = np.maximum(n_cells_pt, 1)
         cp, ck = _ragged_index(n_cells_pt)  # (point, cell) pairs
         gc = c.starts[sp[cp]] + ck  # global cell
@@ -520,21 +570,45 @@ class BurstEstimator:
         life_c = life_pt[cp]
         end_pt = np.zeros(n_pts)
         np.maximum.at(end_pt, cp, s_last + life_c)
-        # ---- interval boundaries
+        # ---- groups: runs of up to STRIDE consecutive cells of one phase (a wave's
+        # prefills with no idle step between them), the unit of integration and of the
+        # per-request means; the schedule itself stays resolved cell by cell
+        gs = np.flatnonzero(self._group_starts(c, ck, gc))
+        ge = np.append(gs[1:], cp.size) - 1
+        g_pt, g_cell = cp[gs], gc[gs]
+        g_m = np.add.reduceat(m_pc, gs)
+        g_x = c.x[g_cell]
+        g_sf, g_sl = s_first[gs], s_last[ge]
+        g_life = life_pt[g_pt]
+        g_i = i_pt[g_pt]
+        # ---- interval boundaries: where the composition of the batch has a kink
         kinks = [w for w in self.windows if w is not None]
         if self.graph_ctx:
             kinks.append(self.graph_ctx)
-        pieces = [c.T[gc], s_first, s_last, s_first + life_c, s_last + life_c]
-        owners = [cp] * 5
+        pieces = [c.T[g_cell], g_sl, g_sl + g_life, g_sf, g_sf + g_life]
+        owners = [g_pt] * 5
         for k in kinks:
-            ok = k > i_pt[cp]
-            for v in (s_first, s_last):
-                pieces.append((v + k - i_pt[cp] - 0.5)[ok])
-                owners.append(cp[ok])
+            ok = k > g_i
+            for v in (g_sf, g_sl):
+                pieces.append((v + k - g_i - 0.5)[ok])
+                owners.append(g_pt[ok])
+        if self.graph_batch > 0:
+            # the running batch crosses the largest CUDA graph (a jump in launch overhead)
+            gb = float(self.graph_batch)
+            cross = b_arr > gb
+            pts = np.flatnonzero(cross)
+            sp_c = sp[pts]
+            pieces += [c.s_of_count(np.full(pts.size, gb + 0.5), sp_c),
+                       c.s_of_count((b_arr[pts] - gb + 0.5).astype(float), sp_c) + life_pt[pts]]
+            owners += [pts, pts]
         if self.preempts:
+            # where the running set may outgrow the KV cache, the share that fits varies
+            peak = np.minimum(b_arr, np.maximum(n_cap, first_wave)[sp]).astype(float)
+            per_seq = self._kv_cost(i_pt + o_pt) + self.plan.block_size
+            tight = np.flatnonzero(peak * per_seq > self.capacity_tokens)
             frac = np.linspace(0.0, 1.0, SUBDIVISIONS)
-            pieces.append((end_pt[:, None] * frac[None, :]).ravel())
-            owners.append(np.repeat(np.arange(n_pts), SUBDIVISIONS))
+            pieces.append((end_pt[tight][:, None] * frac[None, :]).ravel())
+            owners.append(np.repeat(tight, SUBDIVISIONS))
         pieces.append(np.zeros(n_pts))
         owners.append(np.arange(n_pts))
         vals = np.concatenate(pieces)
@@ -610,24 +684,23 @@ class BurstEstimator:
             frac = np.clip((x - a[k]) / np.maximum(length[k], 1e-12), 0.0, 1.0)
             return np.asarray(t_end[k] - seg_time[k] * (1.0 - frac), dtype=float)
 
-        # ---- per-request means, cell by cell (Simpson's rule over each cell's requests)
+        # ---- per-request means, group by group (Simpson's rule over each group's requests)
         quad = np.array([1.0, 4.0, 1.0]) / 6.0
-        s_mid = (s_first + s_last) / 2.0
-        f_pts = [s_first + life_c, s_mid + life_c, s_last + life_c]
-        t_s = [clock(v, cp) for v in (s_first, s_mid, s_last)]
-        t_f = [clock(v, cp) for v in f_pts]
-        o_c = o_pt[cp]
+        g_sm = np.where(g_m > 1.0, c.s_of_count(g_x + (g_m + 1.0) / 2.0, sp[g_pt]), g_sf)
+        t_s = [clock(v, g_pt) for v in (g_sf, g_sm, g_sl)]
+        t_f = [clock(v + g_life, g_pt) for v in (g_sf, g_sm, g_sl)]
+        o_g = o_pt[g_pt]
 
-        def cell_mean(vals: list[Array]) -> Array:
+        def group_mean(vals: list[Array]) -> Array:
             return np.asarray(sum(q * v for q, v in zip(quad, vals, strict=True)), dtype=float)
 
         cnt = b_arr.astype(float)
-        ttft = np.bincount(cp, m_pc * cell_mean(t_s), n_pts) / cnt
-        e2e = np.bincount(cp, m_pc * cell_mean(t_f), n_pts) / cnt
+        ttft = np.bincount(g_pt, g_m * group_mean(t_s), n_pts) / cnt
+        e2e = np.bincount(g_pt, g_m * group_mean(t_f), n_pts) / cnt
         tpot = np.where(o_pt > 1, np.bincount(
-            cp, m_pc * cell_mean([(f - s_) / np.maximum(o_c - 1, 1)
-                                  for f, s_ in zip(t_f, t_s, strict=True)]), n_pts) / cnt, 0.0)
-        req_tps = np.bincount(cp, m_pc * cell_mean([o_c / f for f in t_f]), n_pts) / cnt
+            g_pt, g_m * group_mean([(f - s_) / np.maximum(o_g - 1, 1)
+                                    for f, s_ in zip(t_f, t_s, strict=True)]), n_pts) / cnt, 0.0)
+        req_tps = np.bincount(g_pt, g_m * group_mean([o_g / f for f in t_f]), n_pts) / cnt
         elapsed = clock(end_pt, np.arange(n_pts))
         n_used = np.minimum(n_cap[sp], b_arr)
 
@@ -642,6 +715,34 @@ class BurstEstimator:
             compute_s=total(bd.compute), memory_s=total(bd.memory),
             communication_s=total(bd.communication), overhead_s=total(bd.overhead),
             prefill_s=total(bd.total - dec_only), decode_s=total(dec_only))
+
+    def _group_starts(self, c: _Cells, ck: NDArray[np.int64], gc: NDArray[np.int64]
+                      ) -> NDArray[np.bool_]:
+        """Where a group starts, over a point's cells (``gc``, local index ``ck``).
+
+        A group is a run of up to STRIDE consecutive cells of one wave whose prompts are
+        prefilled back to back at a steady rate. Between its boundaries the decoders, the
+        keys they read and the prefill work all change smoothly, so the midpoint of each
+        interval integrates the step time and Simpson's rule averages its requests. Cells
+        stay apart where the batch does not change smoothly:
+        - a new wave, the prompts of the first step, a cell whose prefill starts after an
+          idle gap, or a jump in the prefill rate (whole prompts per step change);
+        - cells of fewer than MERGE_MIN requests (the batch changes by whole sequences);
+        - cells whose prefill spans more than a sixteenth of a request's decode (the
+          decoders alive then change faster than an interval's midpoint can sample).
+        """
+        prev = np.maximum(gc - 1, 0)
+        span = np.maximum(c.S[gc] - c.T[gc], 1e-12)
+        rate = c.m[gc] / span
+        rate_prev = np.concatenate([[0.0], rate[:-1]])
+        start = (ck == 0) | (c.wave[gc] != c.wave[prev]) | (c.lead[gc] != c.lead[prev]) \
+            | (c.clamped[gc] != c.clamped[prev]) | (c.T[gc] > c.S[prev] + 1e-9) \
+            | (np.abs(rate - rate_prev) > 0.02 * rate)
+        alone = (c.m[gc] < MERGE_MIN) | (span * STRIDE > 0.25 * c.life[c.owner[gc]])
+        start |= alone | np.concatenate([[False], alone[:-1]])
+        idx = np.arange(gc.size)
+        head = np.maximum.accumulate(np.where(start, idx, 0))  # where this run began
+        return np.asarray(start | ((idx - head) % STRIDE == 0), dtype=bool)
 
     def _kv_cost(self, tokens: Array) -> Array:
         return np.asarray(self.plan.kv_token_cost(tokens), dtype=float)
