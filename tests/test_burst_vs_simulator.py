@@ -66,3 +66,26 @@ def test_article_oversubscribed_points_agree() -> None:
         assert any("preempts" in w for w in closed.warnings)
         for a, b in zip(closed.points, simulated.points, strict=True):
             assert a.output_tokens_per_s == pytest.approx(b.output_tokens_per_s, rel=0.02)
+
+
+@pytest.mark.parametrize(("engine", "model", "hw", "tp", "shape"), [
+    ("vllm", "llama-3.3-70b", "h100-sxm", 4, (2035, 300)),
+    ("trtllm", "llama-3.1-8b", "h100-sxm", 1, (2035, 300)),
+    ("vllm", "gemma-3-27b", "h200", 1, (4000, 100)),
+])
+def test_a_fine_batch_sweep_predicts_each_burst_as_if_alone(
+        engine: str, model: str, hw: str, tp: int, shape: tuple[int, int]) -> None:
+    """Every batch size of 1..512 in one call (the cells are those of the largest burst; a
+    smaller burst takes the first requests of the cell that holds its last one) agrees with
+    asking for that burst alone."""
+    d = load_deployment(model, hw, tp=tp, engine=engine)
+    est = BurstEstimator(d)
+    i, o = shape
+    sweep = est.estimate(list(range(1, 513)), i, o)
+    assert [p.batch_size for p in sweep] == list(range(1, 513))
+    for b in (1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233, 377, 512):
+        alone = est.estimate([b], i, o)[0]
+        s = sweep[b - 1]
+        assert s.elapsed_s == pytest.approx(alone.elapsed_s, rel=0.005), b
+        assert s.tpot_s == pytest.approx(alone.tpot_s, rel=0.02), b
+        assert s.ttft_s == pytest.approx(alone.ttft_s, rel=0.03), b

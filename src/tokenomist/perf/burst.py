@@ -335,18 +335,30 @@ class _Cells:
                            u * self.T[k] + delta * u * (u + 1.0) / 2.0)
         return np.asarray(before[k] - start_sum[shape] + partial, dtype=float)
 
-    def prefill_at(self, t: Array, shape: NDArray[np.int64], n_cells: NDArray[np.int64]
-                   ) -> tuple[Array, Array]:
+    def prefill_at(self, t: Array, shape: NDArray[np.int64], n_cells: NDArray[np.int64],
+                   last_s: Array, last_m: Array) -> tuple[Array, Array]:
         """(prompts completed per step, prompts in flight) at time t, over the first
-        ``n_cells`` cells of the shape: every cell whose prefill spans t contributes."""
+        ``n_cells`` cells of the shape: every cell whose prefill spans t contributes. The
+        last of them may be cut short by the batch size: only its first ``last_m``
+        requests, the last of which completes at ``last_s``."""
         done, begun = self._done_and_started(t, shape)
-        hi = np.minimum(begun, n_cells)
+        whole = n_cells - 1
+        hi = np.minimum(begun, whole)
         lo = np.minimum(done, hi)
         span = np.maximum(self.S - self.T, 1e-12)
         rate_c = np.cumsum(np.concatenate([[0.0], self.m / span]))
         fly_c = np.cumsum(np.concatenate([[0.0], np.where(self.clamped, self.m, 1.0)]))
         g0 = self.starts[shape]
-        return rate_c[g0 + hi] - rate_c[g0 + lo], fly_c[g0 + hi] - fly_c[g0 + lo]
+        rate = rate_c[g0 + hi] - rate_c[g0 + lo]
+        fly = fly_c[g0 + hi] - fly_c[g0 + lo]
+        # the last cell, cut at the batch size
+        k = g0 + whole
+        clamped = self.clamped[k]
+        end = np.where(clamped, self.S[k], last_s)
+        on = (self.T[k] <= t + 1e-9) & (end > t + 1e-9)
+        rate = rate + np.where(on, last_m / np.maximum(end - self.T[k], 1e-12), 0.0)
+        fly = fly + np.where(on, np.where(clamped, last_m, 1.0), 0.0)
+        return rate, fly
 
 
 class BurstEstimator:
@@ -449,13 +461,14 @@ class BurstEstimator:
         return 1.0 / np.maximum(np.floor(room / input_tokens), 1.0)
 
     def _cells(self, shapes: NDArray[np.int64], b_max: NDArray[np.int64],
-               n_cap: NDArray[np.int64], first_wave: NDArray[np.int64],
-               shape_of_point: NDArray[np.int64], b_arr: NDArray[np.int64]) -> _Cells:
+               n_cap: NDArray[np.int64], first_wave: NDArray[np.int64]) -> _Cells:
         """Split each shape's requests (in admission order) into cells: the prompts that
         fit the first step, the rest of the first wave (admitted at once), then waves of
         n; each into at most CELLS cells of equal size (single requests when a wave is that
-        small). Every batch size asked for is also a cell boundary, so that a burst of B
-        is exactly the first cells of the shape's largest burst."""
+        small). The cells are those of the shape's largest burst; a smaller burst of B
+        takes the cells below B and the first B - x requests of the cell holding B (a
+        cell's requests complete one after another at a steady rate, so those of a burst
+        of B are the same)."""
         n = np.minimum(n_cap, b_max)
         first = np.minimum(b_max, np.maximum(n, first_wave))
         rest = b_max - first
@@ -475,13 +488,10 @@ class BurstEstimator:
         x_reg = np.where(in_first, np.where(has_lead & (k == 0), 0.0,
                                             lead[owner] + k0 * size0[owner]),
                          first[owner] + kw * size_w[owner])
-        # boundaries (whole requests): regular ones below B_max, and every batch size
-        bx = np.concatenate([np.round(x_reg), b_arr.astype(float)])
-        bo = np.concatenate([owner, shape_of_point])
-        keep = bx < b_max[bo] - 1e-9
-        bx, bo = bx[keep], bo[keep]
-        order = np.lexsort((bx, bo))
-        bx, bo = bx[order], bo[order]
+        # boundaries at whole requests (in order: x_reg grows within each shape)
+        bx = np.asarray(np.round(x_reg), dtype=float)
+        keep = bx < b_max[owner] - 1e-9
+        bx, bo = bx[keep], owner[keep]
         distinct = np.ones(bx.size, bool)
         distinct[1:] = (bo[1:] != bo[:-1]) | (bx[1:] - bx[:-1] > 1e-9)
         bx, bo = bx[distinct], bo[distinct]
@@ -551,7 +561,7 @@ class BurstEstimator:
     def _grid_mixed(self, shapes: NDArray[np.int64], shape_of_point: NDArray[np.int64],
                     b_arr: NDArray[np.int64], b_max: NDArray[np.int64],
                     n_cap: NDArray[np.int64], first_wave: NDArray[np.int64]) -> BurstGrid:
-        c = self._schedule(self._cells(shapes, b_max, n_cap, first_wave, shape_of_point, b_arr))
+        c = self._schedule(self._cells(shapes, b_max, n_cap, first_wave))
         sp = shape_of_point
         n_pts = b_arr.size
         i_pt = shapes[sp, 0].astype(float)
@@ -646,7 +656,9 @@ class BurstEstimator:
             rows.append((capped_end - n_finished) * float(w) + (n_started - capped_end) * base
                         - (c.sum_s(n_started, seg_shape) - c.sum_s(capped_end, seg_shape)))
         dec_keys = np.maximum(np.stack(rows), 0.0)
-        rate, in_flight = c.prefill_at(mid, seg_shape, n_cells_pt[seg_pt])
+        last_pair = _offsets(n_cells_pt) + n_cells_pt - 1
+        rate, in_flight = c.prefill_at(mid, seg_shape, n_cells_pt[seg_pt],
+                                       s_last[last_pair][seg_pt], m_pc[last_pair][seg_pt])
         active = in_flight > 1e-9
         chunk_keys = {w: np.array([self._chunk_keys(int(x), w) for x in shapes[:, 0]])
                       for w in self.windows}
