@@ -237,6 +237,27 @@ def _segmented_cummax(x: Array, seg: NDArray[np.int64]) -> Array:
     return np.where(out <= lo, -np.inf, out)
 
 
+def _mean_wait(first: Array, spacing: Array, count: Array) -> Array:
+    """Mean of ceil(s) - s over ``count`` completion steps s = first + j x spacing.
+
+    The fractional parts drift by (spacing mod 1) per request; their mean over the
+    progression is that of frac(u) over the interval u sweeps (continuous, midpoint rule),
+    whose integral is floor(u) / 2 + frac(u)^2 / 2.
+    """
+    drift = spacing - np.round(spacing)
+    u0 = first - 1e-9 - drift / 2.0
+    u1 = u0 + count * drift
+
+    def integral(u: Array) -> Array:
+        return np.asarray(np.floor(u) / 2.0 + (u - np.floor(u)) ** 2 / 2.0, dtype=float)
+
+    width = u1 - u0
+    wide = np.abs(width) > 1e-6
+    one = first - 1e-9 - np.floor(first - 1e-9)
+    mean_frac = np.where(wide, (integral(u1) - integral(u0)) / np.where(wide, width, 1.0), one)
+    return np.asarray(1.0 - mean_frac, dtype=float)
+
+
 CELLS = 16  # cells per wave: waves of up to 16 requests are resolved request by request
 STRIDE = 4  # cells per group of integration (see _groups)
 MERGE_MIN = 4  # requests a cell needs to be merged into a group
@@ -520,7 +541,7 @@ class BurstEstimator:
         cuts = np.searchsorted(c.wave[by_wave], np.arange(n_waves + 1))
         dec = np.minimum(c.x + c.m / 2.0, np.maximum(n, c.m.max(initial=1.0)) - 1.0)
         dec = np.where(c.lead, 0.0, dec)
-        for _ in range(8):
+        for sweep in range(8):
             tau = self._tau(dec, i_tok)  # steps per request of the cell
             dur = c.m * tau
             cum = np.cumsum(dur)
@@ -553,9 +574,12 @@ class BurstEstimator:
             finished = c.count_started(mid - life, own)
             new_dec = np.maximum(started - finished, 0.0)
             new_dec = np.where(c.lead, 0.0, np.minimum(new_dec, c.x + c.m / 2.0))
-            if np.allclose(new_dec, dec, atol=1e-6):
+            change = np.abs(self._tau(new_dec, i_tok) / tau - 1.0)
+            if np.max(change, initial=0.0) < 1e-3:  # the prefill rates have settled
                 break
-            dec = new_dec
+            # whole prompts per step make a few cells alternate between two counts: from
+            # the third pass on, move halfway
+            dec = new_dec if sweep < 2 else (dec + new_dec) / 2.0
         return c
 
     def _grid_mixed(self, shapes: NDArray[np.int64], shape_of_point: NDArray[np.int64],
@@ -579,7 +603,7 @@ class BurstEstimator:
         s_last = np.where(c.clamped[gc], c.S[gc], c.T[gc] + m_pc * delta)
         life_c = life_pt[cp]
         end_pt = np.zeros(n_pts)
-        np.maximum.at(end_pt, cp, s_last + life_c)
+        np.maximum.at(end_pt, cp, np.ceil(s_last - 1e-9) + life_c)
         # ---- groups: runs of up to STRIDE consecutive cells of one phase (a wave's
         # prefills with no idle step between them), the unit of integration and of the
         # per-request means; the schedule itself stays resolved cell by cell
@@ -696,11 +720,28 @@ class BurstEstimator:
             frac = np.clip((x - a[k]) / np.maximum(length[k], 1e-12), 0.0, 1.0)
             return np.asarray(t_end[k] - seg_time[k] * (1.0 - frac), dtype=float)
 
-        # ---- per-request means, group by group (Simpson's rule over each group's requests)
-        quad = np.array([1.0, 4.0, 1.0]) / 6.0
+        # ---- per-request means, group by group: Simpson's rule over a group's requests,
+        # or the requests themselves when a group holds three or fewer
         g_sm = np.where(g_m > 1.0, c.s_of_count(g_x + (g_m + 1.0) / 2.0, sp[g_pt]), g_sf)
-        t_s = [clock(v, g_pt) for v in (g_sf, g_sm, g_sl)]
-        t_f = [clock(v + g_life, g_pt) for v in (g_sf, g_sm, g_sl)]
+        simpson = np.array([1.0, 4.0, 1.0]) / 6.0
+        quad = np.where((g_m <= 1.0)[:, None], [1.0, 0.0, 0.0],
+                        np.where((g_m <= 2.0)[:, None], [0.5, 0.0, 0.5],
+                                 np.where((g_m <= 3.0)[:, None], [1 / 3, 1 / 3, 1 / 3],
+                                          simpson))).T
+        # a request's first token comes out at the end of the step that completes its
+        # prefill: each of a few requests at its own step's end; in a longer group they wait
+        # on average the mean over its cells of ceil(s) - s (see _mean_wait)
+        last_step = np.ceil(g_sl - 1e-9)
+        exact = (g_m <= 3.0) | (np.ceil(g_sf - 1e-9) >= last_step)
+        cell_wait = _mean_wait(s_first, np.where(c.clamped[gc], 0.0, delta), m_pc)
+        wait = np.add.reduceat(m_pc * cell_wait, gs) / np.maximum(g_m, 1e-12)
+
+        def emitted(v: Array) -> Array:
+            return np.where(exact, np.ceil(v - 1e-9), np.minimum(v + wait, last_step))
+
+        e_nodes = [emitted(v) for v in (g_sf, g_sm, g_sl)]
+        t_s = [clock(v, g_pt) for v in e_nodes]
+        t_f = [clock(v + g_life, g_pt) for v in e_nodes]
         o_g = o_pt[g_pt]
 
         def group_mean(vals: list[Array]) -> Array:
