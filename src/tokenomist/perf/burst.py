@@ -30,7 +30,6 @@ their concurrency), over waves, and a few fixed-point passes.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, fields
 
 import numpy as np
@@ -284,6 +283,7 @@ class _Cells:
     S: Array = field(default_factory=lambda: np.zeros(0))
     clamped: NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, bool))
     _index: dict[str, _GroupedSorted] = field(default_factory=dict)
+    _before: tuple[Array, Array] | None = None  # (S it was built from, prefix sums)
 
     def _rank(self, name: str, t: Array, shape: NDArray[np.int64],
               side: str = "right") -> NDArray[np.int64]:
@@ -304,6 +304,12 @@ class _Cells:
 
     def count_started(self, t: Array, shape: NDArray[np.int64]) -> Array:
         """Requests of ``shape`` whose prefill has completed by time t."""
+        return self.locate(t, shape)[0]
+
+    def locate(self, t: Array, shape: NDArray[np.int64]
+               ) -> tuple[Array, NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
+        """(requests of ``shape`` whose prefill has completed by time t, the cell that
+        count falls in (global index), cells completed by t, cells started by t)."""
         done, begun = self._done_and_started(t, shape)
         n = self.counts[shape]
         k = np.minimum(done, n - 1) + self.starts[shape]
@@ -313,7 +319,32 @@ class _Cells:
         delta = (self.S[k] - self.T[k]) / np.maximum(m, 1e-12)
         u = np.floor((t - self.T[k]) / np.maximum(delta, 1e-12) + 1e-9)  # whole requests
         part = np.where((done < n) & (begun > done) & ~self.clamped[k], np.clip(u, 0.0, m), 0.0)
-        return np.asarray(whole + part, dtype=float)
+        return np.asarray(whole + part, dtype=float), k, done, begun
+
+    def sum_s_in(self, count: Array, k: NDArray[np.int64]) -> Array:
+        """Sum of the completion steps of the first ``count`` requests of a shape, up to a
+        constant of that shape, given the cell k that holds the count (x_k <= count <=
+        x_k + m_k): differences within a shape are exact."""
+        if self._before is None or self._before[0] is not self.S:
+            per_cell = np.where(self.clamped, self.m * self.S,
+                                self.m * self.T + (self.S - self.T) * (self.m + 1.0) / 2.0)
+            self._before = (self.S, np.cumsum(per_cell) - per_cell)
+        before = self._before[1]
+        u = np.clip(count - self.x[k], 0.0, self.m[k])
+        delta = (self.S[k] - self.T[k]) / np.maximum(self.m[k], 1e-12)
+        partial = np.where(self.clamped[k], u * self.S[k],
+                           u * self.T[k] + delta * u * (u + 1.0) / 2.0)
+        return np.asarray(before[k] + partial, dtype=float)
+
+    def s_after(self, count: Array, k: NDArray[np.int64], shape: NDArray[np.int64]) -> Array:
+        """Completion step of the request right after the first ``count`` (cell k holds
+        the count, as in :meth:`sum_s_in`)."""
+        last = self.starts[shape] + self.counts[shape] - 1
+        k = np.where(count + 1.0 > self.x[k] + self.m[k] + 1e-9, np.minimum(k + 1, last), k)
+        delta = (self.S[k] - self.T[k]) / np.maximum(self.m[k], 1e-12)
+        u = np.clip(count + 1.0 - self.x[k], 0.0, self.m[k])
+        return np.asarray(np.where(self.clamped[k], self.S[k], self.T[k] + u * delta),
+                          dtype=float)
 
     def s_of_count(self, count: Array, shape: NDArray[np.int64]) -> Array:
         """Completion step of the request at (1-based) position ``count``."""
@@ -357,12 +388,15 @@ class _Cells:
         return np.asarray(before[k] - start_sum[shape] + partial, dtype=float)
 
     def prefill_at(self, t: Array, shape: NDArray[np.int64], n_cells: NDArray[np.int64],
-                   last_s: Array, last_m: Array) -> tuple[Array, Array]:
+                   last_s: Array, last_m: Array,
+                   done_begun: tuple[NDArray[np.int64], NDArray[np.int64]] | None = None
+                   ) -> tuple[Array, Array]:
         """(prompts completed per step, prompts in flight) at time t, over the first
         ``n_cells`` cells of the shape: every cell whose prefill spans t contributes. The
         last of them may be cut short by the batch size: only its first ``last_m``
-        requests, the last of which completes at ``last_s``."""
-        done, begun = self._done_and_started(t, shape)
+        requests, the last of which completes at ``last_s``. ``done_begun``: the cells
+        completed and started by t, if already known (:meth:`locate`)."""
+        done, begun = done_begun if done_begun is not None else self._done_and_started(t, shape)
         whole = n_cells - 1
         hi = np.minimum(begun, whole)
         lo = np.minimum(done, hi)
@@ -664,31 +698,44 @@ class BurstEstimator:
         b_seg = b_arr[seg_pt].astype(float)
         i_seg = i_pt[seg_pt]
         life_seg = life_pt[seg_pt]
-        n_started = np.minimum(c.count_started(mid, seg_shape), b_seg)
-        n_finished = np.minimum(c.count_started(mid - life_seg, seg_shape), b_seg)
+        last_pair = _offsets(n_cells_pt) + n_cells_pt - 1
+        k_b = gc[last_pair][seg_pt]  # the cell holding the point's last request
+
+        def started_by(t: Array) -> tuple[Array, NDArray[np.int64]]:
+            """Requests of the point completed by t, and the cell that count falls in."""
+            count, k, _, _ = c.locate(t, seg_shape)
+            over = count > b_seg
+            return np.where(over, b_seg, count), np.where(over, k_b, k)
+
+        count, k_st, done, begun = c.locate(mid, seg_shape)
+        over = count > b_seg
+        n_started, k_st = np.where(over, b_seg, count), np.where(over, k_b, k_st)
+        n_finished, k_fi = started_by(mid - life_seg)
         alive = np.maximum(n_started - n_finished, 0.0)
         base = i_seg + mid + 0.5  # context of a decoder that completed prefill at s: base - s
-        sum_s = c.sum_s(n_started, seg_shape) - c.sum_s(n_finished, seg_shape)
-        ctx_sum = alive * base - sum_s
+        sum_st = c.sum_s_in(n_started, k_st)
+        sum_fi = c.sum_s_in(n_finished, k_fi)
         rows = []
         for w in self.windows:
             if w is None:
-                rows.append(ctx_sum)
+                rows.append(alive * base - (sum_st - sum_fi))
                 continue
-            capped_end = np.clip(np.minimum(c.count_started(base - w, seg_shape), b_seg),
-                                 n_finished, n_started)
-            rows.append((capped_end - n_finished) * float(w) + (n_started - capped_end) * base
-                        - (c.sum_s(n_started, seg_shape) - c.sum_s(capped_end, seg_shape)))
-        dec_keys = np.maximum(np.stack(rows), 0.0)
-        last_pair = _offsets(n_cells_pt) + n_cells_pt - 1
+            n_w, k_w = started_by(base - w)  # decoders whose context has reached w
+            low, high = n_w < n_finished, n_w > n_started
+            n_w = np.where(low, n_finished, np.where(high, n_started, n_w))
+            k_w = np.where(low, k_fi, np.where(high, k_st, k_w))
+            rows.append((n_w - n_finished) * float(w) + (n_started - n_w) * base
+                        - (sum_st - c.sum_s_in(n_w, k_w)))
+        # (no decoders: no keys, whatever the rounding of the sums of completion steps)
+        dec_keys = np.where(alive > 0, np.maximum(np.stack(rows), 0.0), 0.0)
         rate, in_flight = c.prefill_at(mid, seg_shape, n_cells_pt[seg_pt],
-                                       s_last[last_pair][seg_pt], m_pc[last_pair][seg_pt])
+                                       s_last[last_pair][seg_pt], m_pc[last_pair][seg_pt],
+                                       (done, begun))
         active = in_flight > 1e-9
-        chunk_keys = {w: np.array([self._chunk_keys(int(x), w) for x in shapes[:, 0]])
-                      for w in self.windows}
+        chunk_keys = self._chunk_keys(shapes[:, 0])
         pairs = np.stack([rate * causal_pairs(i_seg, w) for w in self.windows])
-        pre_keys = np.stack([rate * chunk_keys[w][seg_shape] for w in self.windows])
-        oldest = np.where(alive > 0, base - c.s_of_count(n_finished + 1.0, seg_shape), 0.0)
+        pre_keys = rate * chunk_keys[:, seg_shape]
+        oldest = np.where(alive > 0, base - c.s_after(n_finished, k_fi, seg_shape), 0.0)
         if self.preempts:
             held = np.sum(self.window_shares[:, None] * dec_keys, axis=0) \
                 + in_flight * self._kv_cost(i_seg) \
@@ -800,14 +847,21 @@ class BurstEstimator:
     def _kv_cost(self, tokens: Array) -> Array:
         return np.asarray(self.plan.kv_token_cost(tokens), dtype=float)
 
-    def _chunk_keys(self, i_tok: int, window: int | None) -> float:
-        """Cached keys the chunks of one prompt read in total (chunk c, prefix k*c)."""
-        c = min(self.budget, float(i_tok)) if self.chunked else float(i_tok)
-        m = math.ceil(i_tok / c)
-        reads = np.minimum(np.arange(1, m + 1) * c, i_tok)
-        if window is not None:
-            reads = np.minimum(reads, window)
-        return float(np.sum(reads))
+    def _chunk_keys(self, i_tok: NDArray[np.int64]) -> Array:
+        """Cached keys the chunks of one prompt of each length read in total, per window
+        (windows x prompts): chunk k of c tokens reads the prefix min(k c, I), capped at
+        the window."""
+        i = np.asarray(i_tok, dtype=float)
+        c = np.minimum(self.budget, i) if self.chunked else i
+        m = np.ceil(i / c)  # chunks; all but the last read k c < I
+        rows = []
+        for w in self.windows:
+            if w is None:
+                rows.append(c * m * (m - 1.0) / 2.0 + i)
+                continue
+            j = np.minimum(m - 1.0, np.floor(w / c))  # earlier chunks that read <= w
+            rows.append(c * j * (j + 1.0) / 2.0 + (m - 1.0 - j) * w + np.minimum(i, w))
+        return np.asarray(rows, dtype=float)
 
     def _eager(self, seqs: Array, max_ctx: Array, has_prefill: NDArray[np.bool_]) -> Array:
         if self.graph_batch == 0:
@@ -845,8 +899,7 @@ class BurstEstimator:
         ic = np.repeat(i_c, 2)
         lf = np.repeat(life, 2)
         rt = np.repeat(rate, 2)
-        chunk_keys = {w: np.array([self._chunk_keys(int(x), w) for x in shapes[:, 0]])
-                      for w in self.windows}
+        chunk_keys = self._chunk_keys(shapes[:, 0])
         shape_seg = sp[seg_owner]
         dec_rows = []
         for w in self.windows:
@@ -860,8 +913,7 @@ class BurstEstimator:
         dec_keys = np.stack(dec_rows)
         pairs = np.stack([np.where(is_pre, rt * causal_pairs(ic, w), 0.0)
                           for w in self.windows])
-        pre_keys = np.stack([np.where(is_pre, rt * chunk_keys[w][shape_seg], 0.0)
-                             for w in self.windows])
+        pre_keys = np.where(is_pre, rt * chunk_keys[:, shape_seg], 0.0)
         seqs = np.where(is_pre, rt, sz)
         eager = self._eager(seqs, np.where(is_pre, 0.0, ic + lf), is_pre)
         load = StepLoad(tokens=np.where(is_pre, rt * ic, sz), seqs=seqs,
