@@ -638,6 +638,17 @@ class BurstEstimator:
         life_c = life_pt[cp]
         end_pt = np.zeros(n_pts)
         np.maximum.at(end_pt, cp, np.ceil(s_last - 1e-9) + life_c)
+        last_pair = _offsets(n_cells_pt) + n_cells_pt - 1
+        # ---- one timeline per shape: a burst of B runs exactly as the shape's largest one
+        # until its last prompt completes (at s_B); only the rest (its drain) is its own
+        anchor_pt = np.full(len(shapes), -1, np.int64)
+        is_max = np.flatnonzero(b_arr == b_max[sp])
+        anchor_pt[sp[is_max[::-1]]] = is_max[::-1]  # the first such point of each shape
+        anchor = anchor_pt[sp]
+        own = anchor == np.arange(n_pts)
+        # (prompts that all complete in the first step are prefilled together: a smaller
+        # burst has fewer of them from step 0 on, so its own timeline starts there)
+        cut = np.where(own, -np.inf, np.where(c.clamped[gc[last_pair]], 0.0, s_last[last_pair]))
         # ---- groups: runs of up to STRIDE consecutive cells of one phase (a wave's
         # prefills with no idle step between them), the unit of integration and of the
         # per-request means; the schedule itself stays resolved cell by cell
@@ -675,22 +686,24 @@ class BurstEstimator:
             per_seq = self._kv_cost(i_pt + o_pt) + self.plan.block_size
             tight = np.flatnonzero(peak * per_seq > self.capacity_tokens)
             frac = np.linspace(0.0, 1.0, SUBDIVISIONS)
-            pieces.append((end_pt[tight][:, None] * frac[None, :]).ravel())
+            start = np.maximum(cut[tight], 0.0)
+            pieces.append((start[:, None] + (end_pt[tight] - start)[:, None] * frac[None, :])
+                          .ravel())
             owners.append(np.repeat(tight, SUBDIVISIONS))
-        pieces.append(np.zeros(n_pts))
-        owners.append(np.arange(n_pts))
+        pieces += [np.maximum(cut, 0.0), end_pt, cut[~own]]  # and the anchor splits at each cut
+        owners += [np.arange(n_pts)] * 2 + [anchor[~own]]
         vals = np.concatenate(pieces)
-        own = np.concatenate(owners)
-        keep = vals <= end_pt[own] + 1e-9
-        vals, own = vals[keep], own[keep]
+        owner = np.concatenate(owners)
+        keep = (vals <= end_pt[owner] + 1e-9) & (vals >= cut[owner] - 1e-12)
+        vals, own_v = vals[keep], owner[keep]
         span = float(vals.max(initial=0.0)) + 1.0
-        order = np.argsort(vals + own * span, kind="stable")
-        vals, own = vals[order], own[order]
+        order = np.argsort(vals + own_v * span, kind="stable")
+        vals, own_v = vals[order], own_v[order]
         distinct = np.ones(vals.size, bool)
-        distinct[1:] = (own[1:] != own[:-1]) | (vals[1:] - vals[:-1] > 1e-9)
-        vals, own = vals[distinct], own[distinct]
-        same = own[1:] == own[:-1]
-        a, z, seg_pt = vals[:-1][same], vals[1:][same], own[:-1][same]
+        distinct[1:] = (own_v[1:] != own_v[:-1]) | (vals[1:] - vals[:-1] > 1e-9)
+        vals, own_v = vals[distinct], own_v[distinct]
+        same = own_v[1:] == own_v[:-1]
+        a, z, seg_pt = vals[:-1][same], vals[1:][same], own_v[:-1][same]
         length = z - a
         mid = (a + z) / 2.0
         # ---- composition at each interval's midpoint
@@ -698,7 +711,6 @@ class BurstEstimator:
         b_seg = b_arr[seg_pt].astype(float)
         i_seg = i_pt[seg_pt]
         life_seg = life_pt[seg_pt]
-        last_pair = _offsets(n_cells_pt) + n_cells_pt - 1
         k_b = gc[last_pair][seg_pt]  # the cell holding the point's last request
 
         def started_by(t: Array) -> tuple[Array, NDArray[np.int64]]:
@@ -753,19 +765,40 @@ class BurstEstimator:
         bd = self.cost.step_time(load)
         dec_only = self.cost.step_time(without_prefill(load)).total
         seg_time = real * bd.total
-        # ---- clocks: cumulative time at each point's interval boundaries
+        # ---- clocks: cumulative time at each point's interval boundaries; a point that is
+        # not its shape's anchor starts at the anchor's clock at its cut
         counts = np.bincount(seg_pt, minlength=n_pts)
         first_seg = _offsets(counts)
-        csum = np.cumsum(seg_time)
-        t_end = csum - np.repeat(csum[first_seg] - seg_time[first_seg], counts)
         zspan = float(z.max(initial=0.0)) + 1.0
         keyed = a + seg_pt * zspan
+        parts = np.stack([real * bd.compute, real * bd.memory, real * bd.communication,
+                          real * bd.overhead, real * (bd.total - dec_only), real * dec_only,
+                          real, seg_time])
+
+        def cumulative(x: Array, pt: NDArray[np.int64]) -> Array:
+            """The parts (rows) summed over point pt's own intervals up to step x."""
+            k = np.searchsorted(keyed, x + pt * zspan, side="right") - 1
+            k = np.clip(k, first_seg[pt], first_seg[pt] + counts[pt] - 1)
+            frac = np.clip((x - a[k]) / np.maximum(length[k], 1e-12), 0.0, 1.0)
+            return np.asarray(np.where(counts[pt] > 0, cum_parts[:, k]
+                                       - parts[:, k] * (1.0 - frac), 0.0), dtype=float)
+
+        cum_parts = np.cumsum(parts, axis=1)
+        cum_parts -= np.repeat(cum_parts[:, first_seg] - parts[:, first_seg], counts, axis=1)
+        at_cut = np.where(own, 0.0, cumulative(np.where(own, 0.0, cut), anchor))  # (parts, pts)
+        at_cut[:, own] = 0.0
+        seg_time_cum = cum_parts[-1]
 
         def clock(x: Array, pt: NDArray[np.int64]) -> Array:
             k = np.searchsorted(keyed, x + pt * zspan, side="right") - 1
             k = np.clip(k, first_seg[pt], first_seg[pt] + counts[pt] - 1)
             frac = np.clip((x - a[k]) / np.maximum(length[k], 1e-12), 0.0, 1.0)
-            return np.asarray(t_end[k] - seg_time[k] * (1.0 - frac), dtype=float)
+            mine = np.where(counts[pt] > 0, seg_time_cum[k] - seg_time[k] * (1.0 - frac), 0.0)
+            before = x < cut[pt]  # never for an anchor (its cut is -inf)
+            if not before.any():
+                return np.asarray(mine + at_cut[-1, pt], dtype=float)
+            shared = clock(np.where(before, x, 0.0), anchor[pt])
+            return np.asarray(np.where(before, shared, mine + at_cut[-1, pt]), dtype=float)
 
         # ---- per-request means, group by group: Simpson's rule over a group's requests,
         # or the requests themselves when a group holds three or fewer
@@ -804,17 +837,16 @@ class BurstEstimator:
         elapsed = clock(end_pt, np.arange(n_pts))
         n_used = np.minimum(n_cap[sp], b_arr)
 
-        def total(x: Array) -> Array:
-            return np.bincount(seg_pt, real * x, n_pts).astype(float)
-
+        totals = np.stack([np.bincount(seg_pt, row, n_pts) for row in parts]) + at_cut
+        if a.size == 0:
+            totals = at_cut
         return BurstGrid(
             batch_size=b_arr, input_tokens=shapes[sp, 0], output_tokens=shapes[sp, 1],
             elapsed_s=elapsed, ttft_s=ttft, tpot_s=tpot, e2e_s=e2e,
             request_tokens_per_s=req_tps, concurrency=n_used,
-            waves=-(-b_arr // n_used), steps=np.bincount(seg_pt, real, n_pts).astype(float),
-            compute_s=total(bd.compute), memory_s=total(bd.memory),
-            communication_s=total(bd.communication), overhead_s=total(bd.overhead),
-            prefill_s=total(bd.total - dec_only), decode_s=total(dec_only))
+            waves=-(-b_arr // n_used), steps=totals[6],
+            compute_s=totals[0], memory_s=totals[1], communication_s=totals[2],
+            overhead_s=totals[3], prefill_s=totals[4], decode_s=totals[5])
 
     def _group_starts(self, c: _Cells, ck: NDArray[np.int64], gc: NDArray[np.int64]
                       ) -> NDArray[np.bool_]:
