@@ -801,39 +801,54 @@ class BurstEstimator:
             return np.asarray(np.where(before, shared, mine + at_cut[-1, pt]), dtype=float)
 
         # ---- per-request means, group by group: Simpson's rule over a group's requests,
-        # or the requests themselves when a group holds three or fewer
-        g_sm = np.where(g_m > 1.0, c.s_of_count(g_x + (g_m + 1.0) / 2.0, sp[g_pt]), g_sf)
+        # or the requests themselves when a group holds three or fewer. A group whose
+        # requests all finish before its burst's cut is the anchor's own group (same cells,
+        # same clock): its sums are taken from there.
+        g_cut = cut[g_pt]
+        shared = ~own[g_pt] & (np.ceil(g_sl - 1e-9) + g_life < g_cut - 1e-9)
+        anchor_group = np.full(c.x.size, -1, np.int64)
+        mine = np.flatnonzero(own[g_pt])
+        anchor_group[g_cell[mine]] = mine
+        source = np.where(shared, anchor_group[g_cell], np.arange(g_pt.size))
+        shared &= source >= 0
+        source = np.where(shared, source, np.arange(g_pt.size))
+        ev = np.flatnonzero(~shared)  # the groups evaluated here
+        e_pt, e_m, e_life = g_pt[ev], g_m[ev], g_life[ev]
+        e_sf, e_sl = g_sf[ev], g_sl[ev]
+        e_sm = np.where(e_m > 1.0, c.s_of_count(g_x[ev] + (e_m + 1.0) / 2.0, sp[e_pt]), e_sf)
         simpson = np.array([1.0, 4.0, 1.0]) / 6.0
-        quad = np.where((g_m <= 1.0)[:, None], [1.0, 0.0, 0.0],
-                        np.where((g_m <= 2.0)[:, None], [0.5, 0.0, 0.5],
-                                 np.where((g_m <= 3.0)[:, None], [1 / 3, 1 / 3, 1 / 3],
+        quad = np.where((e_m <= 1.0)[:, None], [1.0, 0.0, 0.0],
+                        np.where((e_m <= 2.0)[:, None], [0.5, 0.0, 0.5],
+                                 np.where((e_m <= 3.0)[:, None], [1 / 3, 1 / 3, 1 / 3],
                                           simpson))).T
         # a request's first token comes out at the end of the step that completes its
         # prefill: each of a few requests at its own step's end; in a longer group they wait
         # on average the mean over its cells of ceil(s) - s (see _mean_wait)
-        last_step = np.ceil(g_sl - 1e-9)
-        exact = (g_m <= 3.0) | (np.ceil(g_sf - 1e-9) >= last_step)
+        last_step = np.ceil(e_sl - 1e-9)
+        exact = (e_m <= 3.0) | (np.ceil(e_sf - 1e-9) >= last_step)
         cell_wait = _mean_wait(s_first, np.where(c.clamped[gc], 0.0, delta), m_pc)
-        wait = np.add.reduceat(m_pc * cell_wait, gs) / np.maximum(g_m, 1e-12)
+        wait = (np.add.reduceat(m_pc * cell_wait, gs) / np.maximum(g_m, 1e-12))[ev]
 
         def emitted(v: Array) -> Array:
             return np.where(exact, np.ceil(v - 1e-9), np.minimum(v + wait, last_step))
 
-        e_nodes = [emitted(v) for v in (g_sf, g_sm, g_sl)]
-        t_s = [clock(v, g_pt) for v in e_nodes]
-        t_f = [clock(v + g_life, g_pt) for v in e_nodes]
-        o_g = o_pt[g_pt]
+        e_nodes = [emitted(v) for v in (e_sf, e_sm, e_sl)]
+        t_s = [clock(v, e_pt) for v in e_nodes]
+        t_f = [clock(v + e_life, e_pt) for v in e_nodes]
+        o_e = o_pt[e_pt]
 
         def group_mean(vals: list[Array]) -> Array:
             return np.asarray(sum(q * v for q, v in zip(quad, vals, strict=True)), dtype=float)
 
+        sums = np.zeros((4, g_pt.size))
+        sums[:, ev] = e_m * np.stack([
+            group_mean(t_s), group_mean(t_f),
+            group_mean([(f - s_) / np.maximum(o_e - 1, 1) for f, s_ in zip(t_f, t_s, strict=True)]),
+            group_mean([o_e / f for f in t_f])])
+        sums = sums[:, source]
         cnt = b_arr.astype(float)
-        ttft = np.bincount(g_pt, g_m * group_mean(t_s), n_pts) / cnt
-        e2e = np.bincount(g_pt, g_m * group_mean(t_f), n_pts) / cnt
-        tpot = np.where(o_pt > 1, np.bincount(
-            g_pt, g_m * group_mean([(f - s_) / np.maximum(o_g - 1, 1)
-                                    for f, s_ in zip(t_f, t_s, strict=True)]), n_pts) / cnt, 0.0)
-        req_tps = np.bincount(g_pt, g_m * group_mean([o_g / f for f in t_f]), n_pts) / cnt
+        ttft, e2e, tpot, req_tps = (np.bincount(g_pt, row, n_pts) / cnt for row in sums)
+        tpot = np.where(o_pt > 1, tpot, 0.0)
         elapsed = clock(end_pt, np.arange(n_pts))
         n_used = np.minimum(n_cap[sp], b_arr)
 
