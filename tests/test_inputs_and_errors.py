@@ -17,6 +17,7 @@ from tokenomist.errors import (
     UnknownNameError,
 )
 from tokenomist.hardware import load_hardware_file, resolve_hardware
+from tokenomist.perf.burst import BurstEstimator
 
 
 def test_unknown_model_names_close_matches() -> None:
@@ -102,6 +103,11 @@ def test_non_positive_lengths_and_batches() -> None:
         estimate(output_tokens=-3, batch_sizes=[1])
     with pytest.raises(InvalidValueError, match="batch sizes"):
         estimate(batch_sizes=[0])
+    with pytest.raises(InvalidValueError, match="at least one batch size"):
+        estimate(batch_sizes=[])
+    d = load_deployment("llama-3.1-8b", "h100-sxm")
+    with pytest.raises(InvalidValueError, match="at least one batch size"):
+        BurstEstimator(d).estimate([], 100, 10)
 
 
 def test_context_longer_than_model_supports() -> None:

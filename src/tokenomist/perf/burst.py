@@ -8,24 +8,25 @@ constant batch composition:
 
 - with mixed batches (vLLM, TensorRT-LLM, llama.cpp), prompts are prefilled first come
   first served at ``budget - decoders`` tokens per step while earlier requests decode;
-  request j's prefill completes at step s_j and it finishes at f_j = s_j + O - 1. Request
-  j may only start once request j - n has finished, where n is the concurrency the KV
-  cache and ``max_num_seqs`` allow. The schedule (s, f) and the number of decoders alive
-  during each prefill are solved together by a few fixed-point passes;
+  request j's prefill completes at step s_j, its first token comes out at the end of that
+  step, and it decodes for O - 1 more steps. Request j may only start once request j - n
+  has finished, where n is the concurrency the KV cache and ``max_num_seqs`` allow. The
+  schedule (s, f) and the number of decoders alive during each prefill are solved
+  together by a few fixed-point passes, on cells of requests (up to 16 per wave);
 - with prefill-priority engines (SGLang), each cohort of up to n requests is prefilled
   in full-budget steps, then decodes together until it finishes.
 
-The resulting intervals (between consecutive prefill starts, completions and finishes)
-go through :class:`~tokenomist.perf.step_cost.CostModel`; the cumulative time at each
-interval boundary gives every request's first-token and finish times.
+The resulting intervals (between the completions, first tokens and finishes of groups of
+cells) go through :class:`~tokenomist.perf.step_cost.CostModel`; the cumulative time at
+each interval boundary gives every request's first-token and finish times.
 
 Everything is vectorized over *points* (shape x batch size) as well as over requests: the
-schedules of all shapes are solved together on ragged arrays, and since requests are
-admitted first come first served, the schedule of a burst of B is a prefix of the schedule
-of any larger burst of the same shape, so one solve serves every batch size. All
-intervals of all points then go through the cost model in a single call. No loop runs
-over tokens, steps or requests; the only Python loops are over distinct shapes (to size
-their concurrency), over waves, and a few fixed-point passes.
+schedules of all shapes are solved together on ragged arrays. Since requests are
+admitted first come first served, a burst of B runs exactly as the shape's largest burst
+until its last prompt's step: one schedule and one timeline per shape serve every batch
+size, and each smaller burst integrates only its own drain. All intervals of all points
+go through the cost model in a single call. No loop runs over tokens, steps, requests or
+shapes; the only Python loops are over waves and a few fixed-point passes.
 """
 
 from __future__ import annotations
@@ -236,15 +237,37 @@ def _segmented_cummax(x: Array, seg: NDArray[np.int64]) -> Array:
     return np.where(out <= lo, -np.inf, out)
 
 
-def _mean_wait(first: Array, spacing: Array, count: Array) -> Array:
-    """Mean of ceil(s) - s over ``count`` completion steps s = first + j x spacing.
+STEP_TOL = 1e-3  # a completion this close past a step's end belongs to that step
 
-    The fractional parts drift by (spacing mod 1) per request; their mean over the
-    progression is that of frac(u) over the interval u sweeps (continuous, midpoint rule),
-    whose integral is floor(u) / 2 + frac(u)^2 / 2.
+
+def _step_end(s: Array) -> Array:
+    """The end of the step in which a prompt completing at fluid step s completes (its
+    first token comes out then); within STEP_TOL of the fixed point's precision."""
+    return np.asarray(np.ceil(s - STEP_TOL), dtype=float)
+
+
+def _mean_wait(first: Array, spacing: Array, count: Array) -> Array:
+    """Mean of step_end(s) - s over ``count`` completion steps s = first + j x spacing.
+
+    Up to PHASES of them are summed one by one. A longer progression whose fractional
+    parts cycle through q <= PHASES values (spacing mod 1 = p / q: whole prompts per step,
+    or a prompt length that divides the budget) is averaged over one cycle. Otherwise its
+    fractional parts drift by (spacing mod 1) per request over the unit interval, and their
+    mean is that of frac(u) over the range u sweeps (midpoint rule), whose integral is
+    floor(u) / 2 + frac(u)^2 / 2.
     """
+    first = np.asarray(first, dtype=float)
     drift = spacing - np.round(spacing)
-    u0 = first - 1e-9 - drift / 2.0
+    cycle = np.zeros(first.shape)
+    for q in range(PHASES, 0, -1):  # the smallest q wins
+        cycle = np.where(np.abs(q * drift - np.round(q * drift)) < 1e-6, q, cycle)
+    terms = np.where(count <= PHASES, count, cycle)
+    j = np.arange(PHASES)
+    x = first[:, None] + j[None, :] * spacing[:, None]
+    use = j[None, :] < terms[:, None]
+    summed = np.sum(np.where(use, _step_end(x) - x, 0.0), axis=1) / np.maximum(terms, 1.0)
+    # the continuous drift
+    u0 = first - STEP_TOL - drift / 2.0
     u1 = u0 + count * drift
 
     def integral(u: Array) -> Array:
@@ -252,13 +275,14 @@ def _mean_wait(first: Array, spacing: Array, count: Array) -> Array:
 
     width = u1 - u0
     wide = np.abs(width) > 1e-6
-    one = first - 1e-9 - np.floor(first - 1e-9)
+    one = u0 - np.floor(u0)
     mean_frac = np.where(wide, (integral(u1) - integral(u0)) / np.where(wide, width, 1.0), one)
-    return np.asarray(1.0 - mean_frac, dtype=float)
+    return np.asarray(np.where(terms > 0, summed, 1.0 - mean_frac), dtype=float)
 
 
+PHASES = 16  # completions averaged one by one in _mean_wait
 CELLS = 16  # cells per wave: waves of up to 16 requests are resolved request by request
-STRIDE = 4  # cells per group of integration (see _groups)
+STRIDE = 4  # cells per group of integration (see BurstEstimator._group_starts)
 MERGE_MIN = 4  # requests a cell needs to be merged into a group
 SUBDIVISIONS = 17  # extra boundaries where the share of sequences that fit the KV cache varies
 
@@ -373,30 +397,16 @@ class _Cells:
         done = t0 + u * delta
         return np.where(count >= 1.0, done + self.life[shape], -np.inf)
 
-    def sum_s(self, count: Array, shape: NDArray[np.int64]) -> Array:
-        """Sum of the completion steps of the first ``count`` requests of ``shape``."""
-        per_cell = np.where(self.clamped, self.m * self.S,
-                            self.m * self.T + (self.S - self.T) * (self.m + 1.0) / 2.0)
-        cum = np.cumsum(per_cell)
-        before = cum - per_cell  # global running sum up to each cell
-        start_sum = before[self.starts]
-        k = self._cell_of_count(np.maximum(count, 0.0), shape)
-        u = np.clip(count - self.x[k], 0.0, self.m[k])
-        delta = (self.S[k] - self.T[k]) / np.maximum(self.m[k], 1e-12)
-        partial = np.where(self.clamped[k], u * self.S[k],
-                           u * self.T[k] + delta * u * (u + 1.0) / 2.0)
-        return np.asarray(before[k] - start_sum[shape] + partial, dtype=float)
-
     def prefill_at(self, t: Array, shape: NDArray[np.int64], n_cells: NDArray[np.int64],
                    last_s: Array, last_m: Array,
-                   done_begun: tuple[NDArray[np.int64], NDArray[np.int64]] | None = None
+                   done_begun: tuple[NDArray[np.int64], NDArray[np.int64]]
                    ) -> tuple[Array, Array]:
         """(prompts completed per step, prompts in flight) at time t, over the first
         ``n_cells`` cells of the shape: every cell whose prefill spans t contributes. The
         last of them may be cut short by the batch size: only its first ``last_m``
         requests, the last of which completes at ``last_s``. ``done_begun``: the cells
-        completed and started by t, if already known (:meth:`locate`)."""
-        done, begun = done_begun if done_begun is not None else self._done_and_started(t, shape)
+        completed and started by t (:meth:`locate`)."""
+        done, begun = done_begun
         whole = n_cells - 1
         hi = np.minimum(begun, whole)
         lo = np.minimum(done, hi)
@@ -406,12 +416,18 @@ class _Cells:
         g0 = self.starts[shape]
         rate = rate_c[g0 + hi] - rate_c[g0 + lo]
         fly = fly_c[g0 + hi] - fly_c[g0 + lo]
-        # the last cell, cut at the batch size
+        # the last cell, cut at the batch size. Its last prompt completes in the middle of a
+        # step, which still runs whole: the work of that last step spreads over all of it
         k = g0 + whole
         clamped = self.clamped[k]
-        end = np.where(clamped, self.S[k], last_s)
+        full = last_m / np.maximum(last_s - self.T[k], 1e-12)  # prompts per step
+        end = np.where(clamped, self.S[k], _step_end(last_s))
+        tail = np.where(clamped, end, np.maximum(self.T[k], end - 1.0))  # its last step
+        slow = full * (last_s - tail) / np.maximum(end - tail, 1e-12)
         on = (self.T[k] <= t + 1e-9) & (end > t + 1e-9)
-        rate = rate + np.where(on, last_m / np.maximum(end - self.T[k], 1e-12), 0.0)
+        here = np.where(clamped, last_m / np.maximum(end - self.T[k], 1e-12),
+                        np.where(t + 1e-9 >= tail, slow, full))
+        rate = rate + np.where(on, here, 0.0)
         fly = fly + np.where(on, np.where(clamped, last_m, 1.0), 0.0)
         return rate, fly
 
@@ -454,6 +470,8 @@ class BurstEstimator:
         b_arr = np.asarray(batch_sizes, dtype=np.int64)
         if not (i_arr.shape == o_arr.shape == b_arr.shape) or i_arr.ndim != 1:
             raise InvalidValueError("input, output and batch arrays must have the same length")
+        if b_arr.size == 0:
+            raise InvalidValueError("give at least one batch size")
         if np.any(b_arr < 1):
             raise InvalidValueError("batch sizes must be positive integers")
         shapes, shape_of_point = np.unique(np.stack([i_arr, o_arr], axis=1), axis=0,
@@ -529,7 +547,7 @@ class BurstEstimator:
         rest = b_max - first
         waves_after = -(-rest // np.maximum(n, 1))
         fit1 = np.minimum(np.floor(self.budget / shapes[:, 0]).astype(np.int64), first)
-        lead = np.where(first > CELLS, np.maximum(fit1, 0), 0)
+        lead = np.maximum(fit1, 0)  # the prompts that fit the first step whole
         cells0 = np.minimum(first - lead, CELLS) + (lead > 0)
         cells_w = np.minimum(n, CELLS)
         n_reg = cells0 + waves_after * cells_w
@@ -574,7 +592,7 @@ class BurstEstimator:
         by_wave = np.argsort(c.wave, kind="stable")
         cuts = np.searchsorted(c.wave[by_wave], np.arange(n_waves + 1))
         dec = np.minimum(c.x + c.m / 2.0, np.maximum(n, c.m.max(initial=1.0)) - 1.0)
-        dec = np.where(c.lead, 0.0, dec)
+        dec = np.where(c.lead | (life <= 0.0), 0.0, dec)  # (one output token: no decoding)
         for sweep in range(8):
             tau = self._tau(dec, i_tok)  # steps per request of the cell
             dur = c.m * tau
@@ -637,18 +655,21 @@ class BurstEstimator:
         s_last = np.where(c.clamped[gc], c.S[gc], c.T[gc] + m_pc * delta)
         life_c = life_pt[cp]
         end_pt = np.zeros(n_pts)
-        np.maximum.at(end_pt, cp, np.ceil(s_last - 1e-9) + life_c)
+        np.maximum.at(end_pt, cp, _step_end(s_last) + life_c)
         last_pair = _offsets(n_cells_pt) + n_cells_pt - 1
         # ---- one timeline per shape: a burst of B runs exactly as the shape's largest one
         # until its last prompt completes (at s_B); only the rest (its drain) is its own
         anchor_pt = np.full(len(shapes), -1, np.int64)
         is_max = np.flatnonzero(b_arr == b_max[sp])
-        anchor_pt[sp[is_max[::-1]]] = is_max[::-1]  # the first such point of each shape
+        with_max, first_at = np.unique(sp[is_max], return_index=True)
+        anchor_pt[with_max] = is_max[first_at]  # the first such point of each shape
         anchor = anchor_pt[sp]
         own = anchor == np.arange(n_pts)
         # (prompts that all complete in the first step are prefilled together: a smaller
         # burst has fewer of them from step 0 on, so its own timeline starts there)
-        cut = np.where(own, -np.inf, np.where(c.clamped[gc[last_pair]], 0.0, s_last[last_pair]))
+        # (and its last step is its own: the prompt completing in it is its last one)
+        last_step_start = np.maximum(_step_end(s_last[last_pair]) - 1.0, 0.0)
+        cut = np.where(own, -np.inf, np.where(c.clamped[gc[last_pair]], 0.0, last_step_start))
         # ---- groups: runs of up to STRIDE consecutive cells of one phase (a wave's
         # prefills with no idle step between them), the unit of integration and of the
         # per-request means; the schedule itself stays resolved cell by cell
@@ -664,8 +685,11 @@ class BurstEstimator:
         kinks = [w for w in self.windows if w is not None]
         if self.graph_ctx:
             kinks.append(self.graph_ctx)
-        pieces = [c.T[g_cell], g_sl, g_sl + g_life, g_sf, g_sf + g_life]
-        owners = [g_pt] * 5
+        # (prefill work ends at the fluid completion; a request decodes from the end of
+        # that step on, for O - 1 steps)
+        e_first, e_last = _step_end(g_sf), _step_end(g_sl)
+        pieces = [c.T[g_cell], g_sl, g_sf, e_first, e_last, e_first + g_life, e_last + g_life]
+        owners = [g_pt] * 7
         for k in kinks:
             ok = k > g_i
             for v in (g_sf, g_sl):
@@ -690,8 +714,9 @@ class BurstEstimator:
             pieces.append((start[:, None] + (end_pt[tight] - start)[:, None] * frac[None, :])
                           .ravel())
             owners.append(np.repeat(tight, SUBDIVISIONS))
-        pieces += [np.maximum(cut, 0.0), end_pt, cut[~own]]  # and the anchor splits at each cut
-        owners += [np.arange(n_pts)] * 2 + [anchor[~own]]
+        pieces += [np.maximum(cut, 0.0), end_pt, last_step_start,
+                   cut[~own]]  # and the anchor splits at each cut
+        owners += [np.arange(n_pts)] * 3 + [anchor[~own]]
         vals = np.concatenate(pieces)
         owner = np.concatenate(owners)
         keep = (vals <= end_pt[owner] + 1e-9) & (vals >= cut[owner] - 1e-12)
@@ -719,10 +744,12 @@ class BurstEstimator:
             over = count > b_seg
             return np.where(over, b_seg, count), np.where(over, k_b, k)
 
-        count, k_st, done, begun = c.locate(mid, seg_shape)
-        over = count > b_seg
-        n_started, k_st = np.where(over, b_seg, count), np.where(over, k_b, k_st)
-        n_finished, k_fi = started_by(mid - life_seg)
+        # decoders: the requests whose first token came out before this step, less those
+        # whose last one did (steps are whole: this one ends at ceil(mid))
+        _, _, done, begun = c.locate(mid, seg_shape)
+        before = np.ceil(mid - 1e-9) - 1.0 + STEP_TOL
+        n_started, k_st = started_by(before)
+        n_finished, k_fi = started_by(before - life_seg)
         alive = np.maximum(n_started - n_finished, 0.0)
         base = i_seg + mid + 0.5  # context of a decoder that completed prefill at s: base - s
         sum_st = c.sum_s_in(n_started, k_st)
@@ -786,7 +813,6 @@ class BurstEstimator:
         cum_parts = np.cumsum(parts, axis=1)
         cum_parts -= np.repeat(cum_parts[:, first_seg] - parts[:, first_seg], counts, axis=1)
         at_cut = np.where(own, 0.0, cumulative(np.where(own, 0.0, cut), anchor))  # (parts, pts)
-        at_cut[:, own] = 0.0
         seg_time_cum = cum_parts[-1]
 
         def clock(x: Array, pt: NDArray[np.int64]) -> Array:
@@ -805,7 +831,7 @@ class BurstEstimator:
         # requests all finish before its burst's cut is the anchor's own group (same cells,
         # same clock): its sums are taken from there.
         g_cut = cut[g_pt]
-        shared = ~own[g_pt] & (np.ceil(g_sl - 1e-9) + g_life < g_cut - 1e-9)
+        shared = ~own[g_pt] & (_step_end(g_sl) + g_life < g_cut - 1e-9)
         anchor_group = np.full(c.x.size, -1, np.int64)
         mine = np.flatnonzero(own[g_pt])
         anchor_group[g_cell[mine]] = mine
@@ -824,13 +850,19 @@ class BurstEstimator:
         # a request's first token comes out at the end of the step that completes its
         # prefill: each of a few requests at its own step's end; in a longer group they wait
         # on average the mean over its cells of ceil(s) - s (see _mean_wait)
-        last_step = np.ceil(e_sl - 1e-9)
-        exact = (e_m <= 3.0) | (np.ceil(e_sf - 1e-9) >= last_step)
-        cell_wait = _mean_wait(s_first, np.where(c.clamped[gc], 0.0, delta), m_pc)
+        last_step = _step_end(e_sl)
+        exact = (e_m <= 3.0) | (_step_end(e_sf) >= last_step)
+        smooth = np.zeros(g_pt.size, bool)
+        smooth[ev] = ~exact
+        in_smooth = np.flatnonzero(np.repeat(smooth, np.diff(np.append(gs, cp.size))))
+        cell_wait = np.zeros(cp.size)
+        cell_wait[in_smooth] = _mean_wait(
+            s_first[in_smooth], np.where(c.clamped[gc], 0.0, delta)[in_smooth],
+            m_pc[in_smooth])
         wait = (np.add.reduceat(m_pc * cell_wait, gs) / np.maximum(g_m, 1e-12))[ev]
 
         def emitted(v: Array) -> Array:
-            return np.where(exact, np.ceil(v - 1e-9), np.minimum(v + wait, last_step))
+            return np.where(exact, _step_end(v), np.minimum(v + wait, last_step))
 
         e_nodes = [emitted(v) for v in (e_sf, e_sm, e_sl)]
         t_s = [clock(v, e_pt) for v in e_nodes]
@@ -853,8 +885,6 @@ class BurstEstimator:
         n_used = np.minimum(n_cap[sp], b_arr)
 
         totals = np.stack([np.bincount(seg_pt, row, n_pts) for row in parts]) + at_cut
-        if a.size == 0:
-            totals = at_cut
         return BurstGrid(
             batch_size=b_arr, input_tokens=shapes[sp, 0], output_tokens=shapes[sp, 1],
             elapsed_s=elapsed, ttft_s=ttft, tpot_s=tpot, e2e_s=e2e,
@@ -875,7 +905,7 @@ class BurstEstimator:
         - a new wave, the prompts of the first step, a cell whose prefill starts after an
           idle gap, or a jump in the prefill rate (whole prompts per step change);
         - cells of fewer than MERGE_MIN requests (the batch changes by whole sequences);
-        - cells whose prefill spans more than a sixteenth of a request's decode (the
+        - cells whose prefill spans more than 1 / (4 STRIDE) of a request's decode (the
           decoders alive then change faster than an interval's midpoint can sample).
         """
         prev = np.maximum(gc - 1, 0)
