@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.optimize import least_squares
 
 from tokenomist.bench.records import MeasuredPoint
 from tokenomist.deploy.deployment import Deployment
@@ -208,6 +207,8 @@ def fit_efficiency(observations: Sequence[Observation], params: Sequence[str] = 
         rho[1, n_data:] = 1.0
         rho[2, n_data:] = 0.0
         return rho
+
+    from scipy.optimize import least_squares  # (SciPy only loads when a fit runs)
 
     res = least_squares(residuals, z0, bounds=(np.zeros_like(z0), np.ones_like(z0)),
                         loss=loss, f_scale=f_scale, diff_step=1e-3, x_scale="jac")
