@@ -6,6 +6,7 @@ flat formula next to it), or is the vendor's stated figure; none calls the code 
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from tokenomist.arch import (
@@ -245,3 +246,17 @@ def test_weight_bytes_by_precision() -> None:
 def test_preset_by_hf_repo_id() -> None:
     assert resolve_model("meta-llama/Llama-3.3-70B-Instruct").name == "llama-3.3-70b"
     assert resolve_model("deepseek-ai/DeepSeek-R1").name == "deepseek-r1"
+
+
+def test_chunk_keys_closed_form_matches_a_sum_over_chunks() -> None:
+    """Chunk k of a prompt reads the keys up to prefix + k c (the last one up to prefix +
+    length), at most the window: the closed form equals that sum chunk by chunk."""
+    from tokenomist.arch import chunk_keys
+    for length, chunk, prefix, window in [(4200, 512, 0, None), (4200, 512, 300, 1024),
+                                          (100, 2048, 0, None), (2049, 2048, 50, 4096),
+                                          (8000, 1000, 0, 128), (1000, 333.5, 10, 2000)]:
+        m = -(-length // chunk) if float(chunk).is_integer() else int(np.ceil(length / chunk))
+        ends = [min(prefix + k * chunk, prefix + length) for k in range(1, int(m) + 1)]
+        if window is not None:
+            ends = [min(e, window) for e in ends]
+        assert float(chunk_keys(length, chunk, window, prefix)) == pytest.approx(sum(ends))

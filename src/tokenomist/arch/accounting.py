@@ -265,6 +265,24 @@ def causal_pairs(length: ArrayLike, window: int | None = None,
     return grow + (n - first) * w
 
 
+def chunk_keys(length: ArrayLike, chunk: ArrayLike, window: int | None = None,
+               prefix: ArrayLike = 0) -> NDArray[np.float64]:
+    """Cached keys the chunks of one prompt read in total: ``length`` new tokens after
+    ``prefix`` cached ones, in chunks of ``chunk`` tokens. Chunk k (1-based, of
+    m = ceil(length / chunk)) reads the keys up to prefix + k chunk (the last one up to
+    prefix + length), or at most the last ``window`` of them."""
+    n = np.asarray(length, dtype=np.float64)
+    c = np.asarray(chunk, dtype=np.float64)
+    q = np.asarray(prefix, dtype=np.float64)
+    m = np.ceil(n / c)  # chunks; all but the last end at q + k c < q + n
+    if window is None:
+        return np.asarray((m - 1.0) * q + c * m * (m - 1.0) / 2.0 + q + n, dtype=np.float64)
+    w = float(window)
+    j = np.clip(np.floor((w - q) / c), 0.0, m - 1.0)  # earlier chunks that end within w
+    return np.asarray(j * q + c * j * (j + 1.0) / 2.0 + (m - 1.0 - j) * w
+                      + np.minimum(q + n, w), dtype=np.float64)
+
+
 def prefill_flops(arch: ModelArch, tokens: ArrayLike, *, prefix: ArrayLike = 0,
                   logits_tokens: ArrayLike = 1) -> NDArray[np.float64]:
     """FLOPs to prefill ``tokens`` prompt tokens (after ``prefix`` cached ones)."""

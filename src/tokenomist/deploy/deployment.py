@@ -156,20 +156,27 @@ class Deployment:
         return total * self.kv_replication / self.tp
 
     @cached_property
+    def replicated_attention_params(self) -> float:
+        """Attention parameters held by every TP rank on top of its share (counted once
+        per extra copy): K/V projections when there are fewer KV heads than ranks, MLA's
+        down-projections."""
+        m = self.model
+        a = m.attention
+        if a.kind == "gqa" and self.kv_replication > 1:
+            kv_proj = 2 * m.hidden_size * a.num_kv_heads * a.head_dim
+            return float(kv_proj * (self.kv_replication - 1) * m.num_layers)
+        if a.kind == "mla":
+            down = m.hidden_size * ((a.q_lora_rank or 0) + a.kv_lora_rank + a.qk_rope_head_dim)
+            return float(down * (self.tp - 1) * m.num_layers)
+        return 0.0
+
+    @cached_property
     def weight_bytes_per_gpu(self) -> float:
         """Weight bytes on one GPU (replicated parts included), assuming even PP stages."""
         m = self.model
-        a = m.attention
         p = param_breakdown(m)
         dense_b, expert_b = linear_formats(m, self.precision)
-        # parts of attention replicated across TP ranks instead of split
-        replicated = 0.0
-        if a.kind == "gqa" and self.kv_replication > 1:
-            kv_proj = 2 * m.hidden_size * a.num_kv_heads * a.head_dim
-            replicated = kv_proj * (self.kv_replication - 1) * m.num_layers
-        elif a.kind == "mla":
-            down = m.hidden_size * ((a.q_lora_rank or 0) + a.kv_lora_rank + a.qk_rope_head_dim)
-            replicated = down * (self.tp - 1) * m.num_layers
+        replicated = self.replicated_attention_params
         linear_dense = p.attention + p.dense_mlp + p.shared_experts
         other_b = other_weight_bytes(m, self.precision)
         per_stage = ((linear_dense + replicated) * dense_b + p.routed_experts * expert_b
@@ -267,10 +274,18 @@ class MemoryPlan:
             out = out + share * (c if window is None else np.minimum(c, window))
         return out
 
+    def blocks(self, context: ArrayLike) -> NDArray[np.float64]:
+        """KV pages a sequence of ``context`` tokens holds (its last page partly filled;
+        a cost within rounding of a page boundary fills whole pages)."""
+        return np.ceil(self.kv_token_cost(context) / self.block_size - 1e-9)
+
+    def usable_blocks(self, watermark: float) -> int:
+        """KV pages open to admission: all but the ``watermark`` share kept free."""
+        return self.kv_blocks - int(watermark * self.kv_blocks)
+
     def max_sequences(self, tokens_per_sequence: int, max_num_seqs: int) -> int:
         """Sequences of ``tokens_per_sequence`` that fit at once (capped by the engine)."""
-        blocks_each = math.ceil(float(self.kv_token_cost(tokens_per_sequence))
-                                / self.block_size)
+        blocks_each = int(self.blocks(tokens_per_sequence))
         return min(self.kv_blocks // max(blocks_each, 1), max_num_seqs)
 
 

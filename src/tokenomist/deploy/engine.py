@@ -16,12 +16,15 @@ from __future__ import annotations
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from tokenomist._validation import read_json, validate
 from tokenomist.errors import ConfigError, UnknownNameError
+
+_SCALARS = (int, float, np.integer, np.floating)
 
 
 class SchedulerLimits(BaseModel):
@@ -59,6 +62,26 @@ class SchedulerLimits(BaseModel):
                              "max_seq_len_to_capture); 0 = no limit")
     cuda_graph_mixed_steps: bool = Field(
         False, description="whether steps that contain a prefill chunk also use CUDA graphs")
+
+    def runs_eager(self, seqs: Any, max_ctx: Any, has_prefill: Any) -> Any:
+        """1.0 where a step of ``seqs`` sequences, the longest holding ``max_ctx`` tokens,
+        runs without CUDA graphs (0.0 where a captured graph replays). Floats in, a float
+        out (the simulator's scalar path); arrays broadcast."""
+        graph, ctx = self.cuda_graph_max_batch, self.cuda_graph_max_context
+        if isinstance(seqs, _SCALARS) and isinstance(max_ctx, _SCALARS) \
+                and not isinstance(has_prefill, np.ndarray):
+            eager = graph == 0 or seqs > graph or (ctx > 0 and max_ctx > ctx) \
+                or (bool(has_prefill) and not self.cuda_graph_mixed_steps)
+            return 1.0 if eager else 0.0
+        if graph == 0:
+            return np.ones(np.broadcast(seqs, max_ctx, has_prefill).shape)
+        out = np.asarray(seqs) > graph
+        if not self.cuda_graph_mixed_steps:
+            out = out | np.asarray(has_prefill, bool)
+        if ctx:
+            out = out | (np.asarray(max_ctx) > ctx)
+        return np.broadcast_to(out, np.broadcast(seqs, max_ctx, has_prefill).shape) \
+            .astype(float)
 
 
 class EfficiencyPriors(BaseModel):

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 from numpy.typing import NDArray
 
-from tokenomist.arch.accounting import causal_pairs
+from tokenomist.arch.accounting import causal_pairs, chunk_keys
 from tokenomist.deploy.deployment import Deployment
 from tokenomist.errors import InvalidValueError
 from tokenomist.perf.step_cost import CostModel, StepLoad, without_prefill
@@ -72,10 +72,6 @@ class BurstPoint:
         return self.batch_size * self.input_tokens / self.elapsed_s
 
     @property
-    def per_request_tokens_per_s(self) -> float:
-        return self.output_tokens / self.e2e_s
-
-    @property
     def bottleneck(self) -> str:
         return max(self.breakdown_s, key=lambda k: self.breakdown_s[k])
 
@@ -94,9 +90,9 @@ def admission_limits(d: Deployment, input_tokens: NDArray[np.int64],
     """:func:`admission_limit` of many request shapes at once."""
     s = d.engine.scheduler
     plan = d.memory
-    usable = plan.kv_blocks - int(s.watermark * plan.kv_blocks)
+    usable = plan.usable_blocks(s.watermark)
     held = input_tokens + output_tokens if s.admission == "full" else input_tokens
-    blocks = np.ceil(plan.kv_token_cost(held) / plan.block_size)
+    blocks = plan.blocks(held)
     n = np.floor_divide(usable, np.maximum(blocks, 1.0))
     return np.maximum(1, np.minimum(s.max_num_seqs, n)).astype(np.int64)
 
@@ -118,7 +114,7 @@ def concurrency_limits(d: Deployment, input_tokens: NDArray[np.int64],
     """:func:`concurrency_limit` of many request shapes at once."""
     s = d.engine.scheduler
     plan = d.memory
-    usable = plan.kv_blocks - int(s.watermark * plan.kv_blocks)
+    usable = plan.usable_blocks(s.watermark)
     i_tok = np.asarray(input_tokens, dtype=np.int64)
     o_tok = np.asarray(output_tokens, dtype=np.int64)
 
@@ -446,10 +442,9 @@ class BurstEstimator:
         self.windows = deployment.model.windows
         self.graph_batch = s.cuda_graph_max_batch
         self.graph_ctx = s.cuda_graph_max_context
-        self.graph_mixed = s.cuda_graph_mixed_steps
         self.preempts = s.admission == "prompt"
         self.capacity_tokens = float(
-            (self.plan.kv_blocks - int(s.watermark * self.plan.kv_blocks)) * self.plan.block_size)
+            self.plan.usable_blocks(s.watermark) * self.plan.block_size)
         self.window_shares = np.array([share for _, share in self.plan.window_shares])
 
     # ------------------------------------------------------------------------------ API
@@ -499,11 +494,11 @@ class BurstEstimator:
         plan = self.plan
         limit = self.d.context_limit()
         need = i_arr + o_arr if s.admission == "full" else i_arr
-        blocks = np.ceil(plan.kv_token_cost(need) / plan.block_size)
-        whole = np.ceil(plan.kv_token_cost(i_arr + o_arr) / plan.block_size)
+        blocks = plan.blocks(need)
+        whole = plan.blocks(i_arr + o_arr)
         bad = (i_arr < 1) | (o_arr < 1) | (i_arr + o_arr > limit) \
             | ((not self.chunked) & (i_arr > self.budget)) \
-            | (blocks + int(s.watermark * plan.kv_blocks) > plan.kv_blocks) \
+            | (blocks > plan.usable_blocks(s.watermark)) \
             | (whole > plan.kv_blocks)
         if not bad.any():
             return
@@ -771,9 +766,9 @@ class BurstEstimator:
                                        s_last[last_pair][seg_pt], m_pc[last_pair][seg_pt],
                                        (done, begun))
         active = in_flight > 1e-9
-        chunk_keys = self._chunk_keys(shapes[:, 0])
+        prompt_keys = self._chunk_keys(shapes[:, 0])
         pairs = np.stack([rate * causal_pairs(i_seg, w) for w in self.windows])
-        pre_keys = rate * chunk_keys[:, seg_shape]
+        pre_keys = rate * prompt_keys[:, seg_shape]
         oldest = np.where(alive > 0, base - c.s_after(n_finished, k_fi, seg_shape), 0.0)
         if self.preempts:
             held = np.sum(self.window_shares[:, None] * dec_keys, axis=0) \
@@ -802,24 +797,20 @@ class BurstEstimator:
                           real * bd.overhead, real * (bd.total - dec_only), real * dec_only,
                           real, seg_time])
 
-        def cumulative(x: Array, pt: NDArray[np.int64]) -> Array:
-            """The parts (rows) summed over point pt's own intervals up to step x."""
+        def cumulative(x: Array, pt: NDArray[np.int64], rows: slice = slice(None)) -> Array:
+            """The parts (``rows``) summed over point pt's own intervals up to step x."""
             k = np.searchsorted(keyed, x + pt * zspan, side="right") - 1
             k = np.clip(k, first_seg[pt], first_seg[pt] + counts[pt] - 1)
             frac = np.clip((x - a[k]) / np.maximum(length[k], 1e-12), 0.0, 1.0)
-            return np.asarray(np.where(counts[pt] > 0, cum_parts[:, k]
-                                       - parts[:, k] * (1.0 - frac), 0.0), dtype=float)
+            return np.asarray(np.where(counts[pt] > 0, cum_parts[rows, k]
+                                       - parts[rows, k] * (1.0 - frac), 0.0), dtype=float)
 
         cum_parts = np.cumsum(parts, axis=1)
         cum_parts -= np.repeat(cum_parts[:, first_seg] - parts[:, first_seg], counts, axis=1)
         at_cut = np.where(own, 0.0, cumulative(np.where(own, 0.0, cut), anchor))  # (parts, pts)
-        seg_time_cum = cum_parts[-1]
 
         def clock(x: Array, pt: NDArray[np.int64]) -> Array:
-            k = np.searchsorted(keyed, x + pt * zspan, side="right") - 1
-            k = np.clip(k, first_seg[pt], first_seg[pt] + counts[pt] - 1)
-            frac = np.clip((x - a[k]) / np.maximum(length[k], 1e-12), 0.0, 1.0)
-            mine = np.where(counts[pt] > 0, seg_time_cum[k] - seg_time[k] * (1.0 - frac), 0.0)
+            mine = cumulative(x, pt, rows=slice(-1, None))[0]  # the last row: seconds
             before = x < cut[pt]  # never for an anchor (its cut is -inf)
             if not before.any():
                 return np.asarray(mine + at_cut[-1, pt], dtype=float)
@@ -926,29 +917,14 @@ class BurstEstimator:
 
     def _chunk_keys(self, i_tok: NDArray[np.int64]) -> Array:
         """Cached keys the chunks of one prompt of each length read in total, per window
-        (windows x prompts): chunk k of c tokens reads the prefix min(k c, I), capped at
-        the window."""
+        (windows x prompts)."""
         i = np.asarray(i_tok, dtype=float)
         c = np.minimum(self.budget, i) if self.chunked else i
-        m = np.ceil(i / c)  # chunks; all but the last read k c < I
-        rows = []
-        for w in self.windows:
-            if w is None:
-                rows.append(c * m * (m - 1.0) / 2.0 + i)
-                continue
-            j = np.minimum(m - 1.0, np.floor(w / c))  # earlier chunks that read <= w
-            rows.append(c * j * (j + 1.0) / 2.0 + (m - 1.0 - j) * w + np.minimum(i, w))
-        return np.asarray(rows, dtype=float)
+        return np.stack([chunk_keys(i, c, w) for w in self.windows])
 
     def _eager(self, seqs: Array, max_ctx: Array, has_prefill: NDArray[np.bool_]) -> Array:
-        if self.graph_batch == 0:
-            return np.ones_like(seqs)
-        eager = seqs > self.graph_batch
-        if not self.graph_mixed:
-            eager = eager | has_prefill
-        if self.graph_ctx:
-            eager = eager | (max_ctx > self.graph_ctx)
-        return eager.astype(float)
+        return np.asarray(self.d.engine.scheduler.runs_eager(seqs, max_ctx, has_prefill),
+                          dtype=float)
 
     # ------------------------------------------------------------------ prefill priority
     def _grid_cohorts(self, shapes: NDArray[np.int64], shape_of_point: NDArray[np.int64],
@@ -976,7 +952,7 @@ class BurstEstimator:
         ic = np.repeat(i_c, 2)
         lf = np.repeat(life, 2)
         rt = np.repeat(rate, 2)
-        chunk_keys = self._chunk_keys(shapes[:, 0])
+        prompt_keys = self._chunk_keys(shapes[:, 0])
         shape_seg = sp[seg_owner]
         dec_rows = []
         for w in self.windows:
@@ -990,7 +966,7 @@ class BurstEstimator:
         dec_keys = np.stack(dec_rows)
         pairs = np.stack([np.where(is_pre, rt * causal_pairs(ic, w), 0.0)
                           for w in self.windows])
-        pre_keys = np.where(is_pre, rt * chunk_keys[:, shape_seg], 0.0)
+        pre_keys = np.where(is_pre, rt * prompt_keys[:, shape_seg], 0.0)
         seqs = np.where(is_pre, rt, sz)
         eager = self._eager(seqs, np.where(is_pre, 0.0, ic + lf), is_pre)
         load = StepLoad(tokens=np.where(is_pre, rt * ic, sz), seqs=seqs,
@@ -1040,8 +1016,3 @@ class BurstEstimator:
             compute_s=total(bd.compute), memory_s=total(bd.memory),
             communication_s=total(bd.communication), overhead_s=total(bd.overhead),
             prefill_s=total(bd.total - dec_only), decode_s=total(dec_only))
-
-
-def estimate_burst(deployment: Deployment, batch_sizes: list[int], input_tokens: int,
-                   output_tokens: int) -> list[BurstPoint]:
-    return BurstEstimator(deployment).estimate(batch_sizes, input_tokens, output_tokens)

@@ -166,26 +166,16 @@ class Simulator:
         self.full_reserve = s.admission == "full"
         self.graph_batch = s.cuda_graph_max_batch
         self.graph_ctx = s.cuda_graph_max_context
-        self.graph_mixed = s.cuda_graph_mixed_steps
         layers = self.cost.layers_t
         self._probe = int(np.argmax(layers))
         self._key_weights = tuple(x / layers[self._probe] for x in layers)
 
     # -------------------------------------------------------------------- helpers
     def _blocks(self, tokens: ArrayLike) -> NDArray[np.int64]:
-        cost = self.plan.kv_token_cost(tokens)
-        return np.ceil(cost / self.block - 1e-9).astype(np.int64)
+        return self.plan.blocks(tokens).astype(np.int64)
 
     def _eager(self, n_seqs: float, max_ctx: float, has_prefill: bool) -> float:
-        if self.graph_batch == 0:
-            return 1.0
-        if has_prefill and not self.graph_mixed:
-            return 1.0
-        if n_seqs > self.graph_batch:
-            return 1.0
-        if self.graph_ctx and max_ctx > self.graph_ctx:
-            return 1.0
-        return 0.0
+        return float(self.d.engine.scheduler.runs_eager(n_seqs, max_ctx, has_prefill))
 
     def _keys(self, ctx: Array) -> tuple[float, ...]:
         return tuple(float(np.sum(ctx if w is None else np.minimum(ctx, w)))
@@ -463,9 +453,7 @@ class Simulator:
                 rows.append(prefix_sum[idx] + idx * j + (b - idx) * w)
         step_keys = np.stack(rows)
         max_ctx = srt[-1] + j
-        eager_arr = np.full(k_max, self._eager(b, float(max_ctx[0]), False))
-        if self.graph_batch and self.graph_ctx and b <= self.graph_batch:
-            eager_arr = (max_ctx > self.graph_ctx).astype(float)
+        eager_arr = self.d.engine.scheduler.runs_eager(float(b), max_ctx, False)
         zeros = np.zeros_like(step_keys)
         bvec = np.full(k_max, b)
         bd = self.cost.step_time(StepLoad(tokens=bvec, seqs=bvec, decode_seqs=bvec, logits=bvec,

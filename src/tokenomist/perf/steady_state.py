@@ -28,12 +28,12 @@ arbitrary workloads and arrival processes.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from tokenomist.arch.accounting import causal_pairs
+from tokenomist.arch.accounting import causal_pairs, chunk_keys
 from tokenomist.deploy.deployment import Deployment
 from tokenomist.errors import InvalidValueError
 from tokenomist.perf.burst import concurrency_limit
@@ -155,30 +155,21 @@ def steady_state(d: Deployment, input_tokens: float, output_tokens: float,
     ctx_lo = i_tok + 1.0
     ctx_hi = i_tok + o_tok
     dec_keys_each = np.array([_window_mean(ctx_lo, ctx_hi, w) for w in windows])
-    mean_ctx = dec_keys_each[0]
-    graph = s.cuda_graph_max_batch
-    eager_dec = np.where((graph == 0) | (d_dec > graph), 1.0, 0.0)
-    if s.cuda_graph_max_context and ctx_hi > s.cuda_graph_max_context:
-        eager_dec = np.ones_like(d_dec)
-    dec = decode_load(d_dec, mean_ctx, windows, eager_dec)
-    dec = StepLoad(tokens=dec.tokens, seqs=dec.seqs, decode_seqs=dec.decode_seqs,
-                   logits=dec.logits, decode_keys=np.outer(dec_keys_each, d_dec),
-                   prefill_pairs=dec.prefill_pairs, prefill_keys=dec.prefill_keys,
-                   eager=dec.eager)
+    eager_dec = s.runs_eager(d_dec, ctx_hi, False)
+    dec = _decode_step(d_dec, dec_keys_each, windows, eager_dec)
     pairs_prompt = np.array([float(causal_pairs(np.array([i_new]), w,
                                                 np.array([float(cached)]))[0])
                              for w in windows])
     # cached keys the chunks of one prompt read, per window, for each concurrency's chunk
-    keys_prompt = np.stack([np.array([_chunk_keys(i_new, cached, float(c), w)
-                                      for c in np.atleast_1d(chunk)]) for w in windows])
+    keys_prompt = np.stack([chunk_keys(i_new, np.atleast_1d(chunk), w, cached)
+                            for w in windows])
     per_step_pairs = np.outer(pairs_prompt, np.ones_like(d_dec)) * \
         (tokens_pre / i_new)  # pairs of the prefill work in one step
     per_step_keys = keys_prompt * (tokens_pre / i_new)
     dec_in_mixed = d_dec if s.mixed_batches else np.zeros_like(d_dec)
-    prompts_in_step = np.where(chunk >= i_new, prompts, 1.0)
-    eager_mix = np.ones_like(d_dec) if not s.cuda_graph_mixed_steps else eager_dec
+    eager_mix = s.runs_eager(d_dec, ctx_hi, True)
     mixed = StepLoad(
-        tokens=dec_in_mixed + tokens_pre, seqs=dec_in_mixed + prompts_in_step,
+        tokens=dec_in_mixed + tokens_pre, seqs=dec_in_mixed + prompts,
         decode_seqs=dec_in_mixed,
         logits=dec_in_mixed + tokens_pre / i_new,  # completing prompts sample a token
         decode_keys=np.outer(dec_keys_each, dec_in_mixed),
@@ -236,14 +227,12 @@ def steady_state(d: Deployment, input_tokens: float, output_tokens: float,
         breakdown_share={k: v / total for k, v in weights.items()}, num_gpus=d.num_gpus)
 
 
-def _chunk_keys(i_new: float, cached: float, chunk: float, window: int | None) -> float:
-    """Keys the chunks of one prompt read in total (chunk c ends at cached + k c)."""
-    c = min(chunk, i_new) if chunk > 0 else i_new
-    m = math.ceil(i_new / c)
-    ends = np.minimum(cached + np.arange(1, m + 1) * c, cached + i_new)
-    if window is not None:
-        ends = np.minimum(ends, window)
-    return float(np.sum(ends))
+def _decode_step(n: Array, keys_each: Array, windows: tuple[int | None, ...],
+                 eager: Array) -> StepLoad:
+    """A decode-only step of n sequences attending to ``keys_each`` keys per window on
+    average."""
+    return replace(decode_load(n, keys_each[0], windows, eager),
+                   decode_keys=np.outer(keys_each, n))
 
 
 @dataclass(frozen=True)
@@ -252,7 +241,6 @@ class PrefillCapacity:
 
     requests_per_s: float  # prompts per second at full load
     step_s: float  # one full-budget prefill step
-    prompts_per_step: float
     service_s: float  # time one prompt's chunks take
 
 
@@ -273,7 +261,7 @@ def prefill_capacity(d: Deployment, input_tokens: float, *, prefix_hit_rate: flo
     windows = d.model.windows
     pairs = np.array([float(causal_pairs(np.array([i_new]), w, np.array([float(cached)]))[0])
                       for w in windows]) * (tokens_pre / i_new)
-    keys = np.array([_chunk_keys(i_new, cached, chunk, w) for w in windows]) \
+    keys = np.array([float(chunk_keys(i_new, chunk, w, cached)) for w in windows]) \
         * (tokens_pre / i_new)
     zero = np.zeros(1)
     load = StepLoad(tokens=np.array([tokens_pre]), seqs=np.array([float(prompts)]),
@@ -282,7 +270,7 @@ def prefill_capacity(d: Deployment, input_tokens: float, *, prefix_hit_rate: flo
                     prefill_keys=keys[:, None], eager=np.ones(1))
     t = float(cost.step_time(load).total[0])
     return PrefillCapacity(requests_per_s=tokens_pre / i_new / t, step_s=t,
-                           prompts_per_step=float(prompts), service_s=chunks * t)
+                           service_s=chunks * t)
 
 
 @dataclass(frozen=True)
@@ -309,17 +297,8 @@ def decode_capacity(d: Deployment, input_tokens: float, output_tokens: float,
     n = np.minimum(conc, float(concurrency_limit(d, int(i_tok), int(o_tok))))
     windows = d.model.windows
     keys_each = np.array([_window_mean(i_tok + 1.0, i_tok + o_tok, w) for w in windows])
-    s = d.engine.scheduler
-    graph = s.cuda_graph_max_batch
-    eager = np.where((graph == 0) | (n > graph), 1.0, 0.0)
-    if s.cuda_graph_max_context and i_tok + o_tok > s.cuda_graph_max_context:
-        eager = np.ones_like(n)
-    base = decode_load(n, keys_each[0], windows, eager)
-    load = StepLoad(tokens=base.tokens, seqs=base.seqs, decode_seqs=base.decode_seqs,
-                    logits=base.logits, decode_keys=np.outer(keys_each, n),
-                    prefill_pairs=base.prefill_pairs, prefill_keys=base.prefill_keys,
-                    eager=base.eager)
-    t = cost.step_time(load).total
+    eager = d.engine.scheduler.runs_eager(n, i_tok + o_tok, False)
+    t = cost.step_time(_decode_step(n, keys_each, windows, eager)).total
     e_tok = cost.tokens_per_decode_step
     rps = n * e_tok / (o_tok - 1.0) / t
     return DecodeCapacity(concurrency=conc, running=n, step_s=t, tpot_s=t / e_tok,

@@ -135,7 +135,6 @@ class CostConstants:
     ep: int
     layers: float  # per stage
     layers_by_window: Array  # per stage, aligned with ModelArch.windows
-    windows: tuple[int | None, ...]
     dense_flops_per_token: float
     dense_bytes: float
     lm_head_flops_per_logit: float
@@ -161,7 +160,6 @@ class CostConstants:
 
 def cost_constants(d: Deployment) -> CostConstants:
     m = d.model
-    a = m.attention
     mp = matrix_params(m)
     dense_b, expert_b = linear_formats(m, d.precision)
     # the GEMM dtype: W8A8/W4A4 run on low-precision units when the hardware has them
@@ -172,21 +170,12 @@ def cost_constants(d: Deployment) -> CostConstants:
     _, linear_peak = d.hardware.matrix_flops(gemm_dtype)
     _, attention_peak = d.hardware.matrix_flops("bf16")
     tp, pp = d.tp, d.pp
-    # K/V projections replicated when kv heads < tp; MLA down-projections replicated
-    replicated = 0.0
-    if a.kind == "gqa" and d.kv_replication > 1:
-        replicated = 2 * m.hidden_size * a.num_kv_heads * a.head_dim * (d.kv_replication - 1) \
-            * m.num_layers
-    elif a.kind == "mla":
-        replicated = m.hidden_size * ((a.q_lora_rank or 0) + a.kv_lora_rank
-                                      + a.qk_rope_head_dim) * (tp - 1) * m.num_layers
-    dense_params = (mp.dense + replicated) / tp / pp
+    dense_params = (mp.dense + d.replicated_attention_params) / tp / pp
     layers_by_window = np.array([m.layers_with_window(w) for w in m.windows], float) / pp
     return CostConstants(
         pp=pp, tp=tp, ep=d.ep,
         layers=m.num_layers / pp,
         layers_by_window=layers_by_window,
-        windows=m.windows,
         dense_flops_per_token=2.0 * dense_params,
         dense_bytes=dense_params * dense_b,
         lm_head_flops_per_logit=2.0 * mp.lm_head / tp / pp,
@@ -346,7 +335,7 @@ class CostModel:
             # the target verifies k + 1 positions per decoding sequence in one pass
             k = float(spec.num_tokens)
             dec = _num(load.decode_seqs)
-            width = k + 1.0
+            width = float(spec.verify_width)
             load = replace(load, tokens=_num(load.tokens) + k * dec,
                            logits=_num(load.logits) + k * dec)
         if c.pp > 1:
