@@ -32,12 +32,15 @@ ARTICLE_BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 def load_deployment(model: str, hardware: str, *, tp: int = 1, pp: int = 1, ep: int = 1,
                     precision: str | None = None, kv_dtype: str = "bf16",
                     engine: str | EngineProfile = "vllm", max_num_seqs: int | None = None,
-                    max_num_batched_tokens: int | None = None) -> Deployment:
+                    max_num_batched_tokens: int | None = None,
+                    speculative: Speculation | None = None,
+                    expert_imbalance: float = 1.0) -> Deployment:
     """Resolve names (or file paths) into a validated :class:`Deployment`.
 
     ``max_num_seqs`` and ``max_num_batched_tokens`` override the engine profile's scheduler
     limits, as the engines' own flags do (vLLM ``--max-num-seqs``, llama-server
-    ``--parallel`` and ``--ubatch-size``).
+    ``--parallel`` and ``--ubatch-size``). ``speculative`` decoding and MoE
+    ``expert_imbalance`` are what-ifs of the deployment.
     """
     eng = engine if isinstance(engine, EngineProfile) else resolve_engine(engine)
     changes: dict[str, object] = {}
@@ -53,7 +56,8 @@ def load_deployment(model: str, hardware: str, *, tp: int = 1, pp: int = 1, ep: 
     return Deployment(model=resolve_model(model), hardware=resolve_hardware(hardware),
                       engine=eng, tp=tp, pp=pp, ep=ep,
                       precision=precision.lower() if precision else None,
-                      kv_dtype=kv_dtype.lower())
+                      kv_dtype=kv_dtype.lower(), speculative=speculative,
+                      expert_imbalance=expert_imbalance)
 
 
 def _check_lengths(input_tokens: int, output_tokens: int, batch_sizes: Sequence[int]) -> None:
@@ -193,10 +197,8 @@ def estimate(model: str = "llama-3.3-70b", hardware: str = "h100-sxm", *, tp: in
     and a ``prefix_hit_rate`` of every prompt served from a prefix cache."""
     d = load_deployment(model, hardware, tp=tp, pp=pp, ep=ep, precision=precision,
                         kv_dtype=kv_dtype, engine=engine, max_num_seqs=max_num_seqs,
-                        max_num_batched_tokens=max_num_batched_tokens)
-    if speculative is not None or expert_imbalance != 1.0:
-        from dataclasses import replace
-        d = replace(d, speculative=speculative, expert_imbalance=expert_imbalance)
+                        max_num_batched_tokens=max_num_batched_tokens,
+                        speculative=speculative, expert_imbalance=expert_imbalance)
     return estimate_deployment(d, input_tokens=input_tokens, output_tokens=output_tokens,
                                batch_sizes=batch_sizes, simulate=simulate,
                                prefix_hit_rate=prefix_hit_rate)

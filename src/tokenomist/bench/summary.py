@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -12,9 +13,11 @@ from tokenomist.bench.requests_log import RequestRecord
 BENCH_SCHEMA = "tokenomist.bench/1"
 
 
-def stats(values: list[float]) -> dict[str, float | None]:
-    if not values:
-        return {"mean": None, "p50": None, "p90": None, "p99": None}
+def stats(values: Sequence[float] | np.ndarray, empty: float | None = None
+          ) -> dict[str, float | None]:
+    """Mean, median, p90 and p99 (``empty`` for each when there are no values)."""
+    if len(values) == 0:
+        return {"mean": empty, "p50": empty, "p90": empty, "p99": empty}
     a = np.asarray(values, dtype=float)
     return {"mean": float(a.mean()), "p50": float(np.percentile(a, 50)),
             "p90": float(np.percentile(a, 90)), "p99": float(np.percentile(a, 99))}

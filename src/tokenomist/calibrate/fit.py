@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -84,6 +85,21 @@ def predict_throughput(observations: Sequence[Observation],
                        efficiency: EfficiencyPriors | None = None) -> NDArray[np.float64]:
     """Predicted output tokens/s of each observation (bursts through the closed form)."""
     return predict(observations, efficiency)[0]
+
+
+def comparison_rows(observations: Sequence[Observation]) -> list[dict[str, Any]]:
+    """Model vs measurement, one row per observation: the measured point, the predicted
+    output tokens/s and the relative error."""
+    rows: list[dict[str, Any]] = []
+    for ob, p in zip(observations, predict_throughput(observations), strict=True):
+        m = ob.point
+        rows.append({"source": m.source, "load": m.load, "batch_size": m.batch_size,
+                     "concurrency": m.concurrency, "request_rate": m.request_rate,
+                     "input_tokens": m.input_tokens, "output_tokens": m.output_tokens,
+                     "measured_output_tokens_per_s": m.output_tokens_per_s,
+                     "predicted_output_tokens_per_s": float(p),
+                     "error": float(p / m.output_tokens_per_s - 1)})
+    return rows
 
 
 def predict(observations: Sequence[Observation], efficiency: EfficiencyPriors | None = None

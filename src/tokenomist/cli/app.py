@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from tokenomist import api
@@ -25,6 +23,7 @@ from tokenomist.cli.options import (
     SpecTokensOpt,
     speculation,
 )
+from tokenomist.cli.shared import err, out, parse_int_list, print_json
 from tokenomist.deploy.engine import builtin_engines
 from tokenomist.errors import InvalidValueError, TokenomistError
 from tokenomist.hardware.catalog import builtin_catalog, resolve_hardware
@@ -37,25 +36,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console(width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
-
-
-def parse_int_list(text: str, what: str = "batch sizes") -> list[int]:
-    items = [t.strip() for t in text.split(",") if t.strip()]
-    if not items:
-        raise InvalidValueError(f"give {what} as a comma-separated list, e.g. 1,2,4")
-    values = []
-    for t in items:
-        try:
-            values.append(int(t))
-        except ValueError:
-            raise InvalidValueError(f"{what}: {t!r} is not an integer") from None
-    return values
-
-
-def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2) + "\n")
 
 
 def _fmt(x: float, digits: int = 1) -> str:

@@ -6,21 +6,22 @@ import asyncio
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from tokenomist.bench.client import Endpoint
-from tokenomist.bench.load import BenchConfig, LoadPoint, run_bench
-from tokenomist.bench.requests_log import RecordWriter, RequestRecord
+from tokenomist.cli.shared import out, parse_int_list
 from tokenomist.errors import InvalidValueError
+
+if TYPE_CHECKING:  # the client, its load generator and httpx load only when bench runs
+    from tokenomist.bench.load import LoadPoint
+    from tokenomist.bench.requests_log import RequestRecord
 
 
 def _points(batch_sizes: str | None, concurrency: str | None, request_rate: str | None,
             num_requests: int | None, arrivals: str) -> list[LoadPoint]:
-    from tokenomist.cli.app import parse_int_list
+    from tokenomist.bench.load import LoadPoint
 
     modes = sum(x is not None for x in (batch_sizes, concurrency, request_rate))
     if modes != 1:
@@ -95,12 +96,22 @@ def bench_cmd(
              "records it)")] = None,
 ) -> None:
     """Measure an OpenAI-compatible server: bursts, closed or open loop."""
-    from tokenomist.cli.app import out
-
     if endpoint not in ("chat", "completions"):
         raise InvalidValueError("--endpoint must be chat or completions")
     points = _points(batch_sizes, concurrency, request_rate, num_requests, arrivals)
     key = api_key or os.environ.get(api_key_env) or None
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from tokenomist.bench.client import Endpoint
+    from tokenomist.bench.load import BenchConfig, run_bench
+    from tokenomist.bench.requests_log import RecordWriter
+
     ep = Endpoint(base_url=base_url, model=model, kind=endpoint, api_key=key, stream=stream)
     cfg = BenchConfig(endpoint=ep, input_tokens=input_tokens, output_tokens=output_tokens,
                       points=points, warmup=warmup, timeout_s=timeout,

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import numpy as np
 import typer
 from rich.table import Table
 
 from tokenomist import api
-from tokenomist.calibrate import CALIBRATION_PARAMS, Observation, calibrate, predict_throughput
+from tokenomist.calibrate import CALIBRATION_PARAMS, Observation, calibrate
+from tokenomist.calibrate.fit import comparison_rows
 from tokenomist.calibrate.observations import load_measured
 from tokenomist.cli.options import MaxBatchedTokens, MaxNumSeqs
+from tokenomist.cli.shared import out, parse_int_list, print_json, split_csv
 from tokenomist.errors import InvalidValueError
 
 
@@ -49,11 +51,9 @@ def calibrate_cmd(
 ) -> None:
     """Fit the cost model's efficiency knobs to measured runs; report in-sample and
     cross-validated error; write a profile for `estimate --profile`."""
-    from tokenomist.cli.app import out, print_json
-
     obs = _observations(files, model, hardware, tp, pp, engine, precision, kv_dtype,
                         max_num_seqs, max_batched_tokens)
-    cal = calibrate(obs, params=[p.strip() for p in params.split(",") if p.strip()],
+    cal = calibrate(obs, params=split_csv(params),
                     profile_id=profile_id)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(cal.profile.model_dump(), indent=2) + "\n", encoding="utf-8")
@@ -98,20 +98,9 @@ def compare_cmd(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Model vs measurement, point by point (and as a plot)."""
-    from tokenomist.cli.app import out, print_json
-
     obs = _observations(files, model, hardware, tp, pp, profile or engine, precision, kv_dtype,
                         max_num_seqs, max_batched_tokens)
-    pred = predict_throughput(obs)
-    rows: list[dict[str, Any]] = []
-    for ob, p in zip(obs, pred, strict=True):
-        m = ob.point
-        rows.append({"source": m.source, "load": m.load, "batch_size": m.batch_size,
-                     "concurrency": m.concurrency, "request_rate": m.request_rate,
-                     "input_tokens": m.input_tokens, "output_tokens": m.output_tokens,
-                     "measured_output_tokens_per_s": m.output_tokens_per_s,
-                     "predicted_output_tokens_per_s": float(p),
-                     "error": float(p / m.output_tokens_per_s - 1)})
+    rows = comparison_rows(obs)
     mape = float(np.mean([abs(r["error"]) for r in rows]))
     if plot:
         from tokenomist.report.plots import plot_comparison
@@ -162,7 +151,6 @@ def report_cmd(
         help="accelerators on the frontier plot")] = "h100-sxm,h200,b200,mi300x",
 ) -> None:
     """One self-contained HTML report: plots, tables, assumptions, calibration error."""
-    from tokenomist.cli.app import out, parse_int_list
     from tokenomist.report.html import ReportInputs, build_report
 
     d = api.load_deployment(model, hardware, tp=tp, pp=pp, ep=ep, precision=precision,
@@ -173,7 +161,7 @@ def report_cmd(
     page = build_report(ReportInputs(
         d, input_tokens, output_tokens, parse_int_list(batch_sizes), results or [],
         gpu_hourly_usd, SLO(ttft_p99_s=ttft_p99, tpot_p99_s=tpot_p99 / 1e3),
-        tuple(h.strip() for h in compare_hardware.split(",") if h.strip())))
+        tuple(split_csv(compare_hardware))))
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(page, encoding="utf-8")
     out.print(f"report written to {output}")

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from tokenomist import api
 from tokenomist.bench.results_io import ResultPoint, ResultSet, load_results
+from tokenomist.cli.shared import out, print_json
 from tokenomist.economics import (
     Ownership,
     Workload,
@@ -38,12 +39,12 @@ def _with_model_split(results: ResultSet, model: str, hardware: str, tp: int, pp
                       engine: str, precision: str | None) -> ResultSet:
     """Add the performance model's prefill/decode split (and breakdown) to measured points:
     the model's shares of time, applied to the measured elapsed time."""
+    d = api.load_deployment(model, hardware, tp=tp, pp=pp, engine=engine, precision=precision)
     points = []
     for p in results.points:
-        est = api.estimate(model, hardware, tp=tp, pp=pp, engine=engine, precision=precision,
-                           input_tokens=max(round(p.input_tokens), 1),
-                           output_tokens=max(round(p.output_tokens), 1),
-                           batch_sizes=[p.batch_size]).points[0]
+        est = api.estimate_deployment(d, input_tokens=max(round(p.input_tokens), 1),
+                                      output_tokens=max(round(p.output_tokens), 1),
+                                      batch_sizes=[p.batch_size]).points[0]
         scale = p.elapsed_s / max(est.prefill_s + est.decode_s, 1e-12)
         points.append(replace(p, prefill_s=est.prefill_s * scale, decode_s=est.decode_s * scale,
                               breakdown_s={k: v * scale for k, v in
@@ -78,8 +79,6 @@ def price_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
     """Cost per million input and output tokens of each point of a run, and its energy."""
-    from tokenomist.cli.app import out, print_json
-
     if method not in ("gamma", "attribution", "both"):
         raise InvalidValueError(f"--method must be gamma, attribution or both, not {method!r}")
     res = load_results(results)
@@ -198,8 +197,6 @@ def tco_cmd(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Owning vs renting vs an API: cost per million tokens and the break-even utilization."""
-    from tokenomist.cli.app import out, print_json
-
     est = api.estimate(model, hardware, tp=tp, pp=pp, engine=engine, precision=precision,
                        input_tokens=input_tokens, output_tokens=output_tokens,
                        batch_sizes=[batch_size])
@@ -272,8 +269,6 @@ def api_prices_cmd(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """The snapshot of API prices per million tokens."""
-    from tokenomist.cli.app import out, print_json
-
     prices = load_api_prices(api_prices)
     rows = [p for p in prices.prices if model is None or p.model == model]
     if model is not None and not rows:
@@ -315,7 +310,6 @@ def mix_cmd(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Price a workload with varying lengths (Monte Carlo), or a routed small/large mix."""
-    from tokenomist.cli.app import out, print_json
     from tokenomist.economics.mix import parse_length_dist, price_mix, price_routed
 
     dist_in = parse_length_dist(input_dist, "input")

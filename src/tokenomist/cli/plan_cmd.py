@@ -25,11 +25,12 @@ from tokenomist.cli.options import (
     UserOpt,
     speculation,
 )
+from tokenomist.cli.shared import out, parse_int_list, print_json, split_csv
 from tokenomist.economics.mix import parse_length_dist
 from tokenomist.errors import InvalidValueError
 from tokenomist.plan import SLO, Workload
 from tokenomist.plan import plan as run_plan
-from tokenomist.plan.goodput import max_rate_within_slo, open_loop
+from tokenomist.plan.goodput import max_rate_within_slo, open_loop, saturation_rps
 
 PLAN_SCHEMA = "tokenomist.plan/1"
 SIMULATE_SCHEMA = "tokenomist.simulate/1"
@@ -57,7 +58,7 @@ def _positive(value: int, what: str) -> int:
 
 
 def _list(text: str) -> list[str]:
-    items = [t.strip() for t in text.split(",") if t.strip()]
+    items = split_csv(text)
     if not items:
         raise InvalidValueError("give a comma-separated list")
     return items
@@ -114,8 +115,6 @@ def plan_cmd(
 ) -> None:
     """Search deployments: the throughput-interactivity frontier per accelerator, and the
     cheapest configuration within the SLOs (with why it wins)."""
-    from tokenomist.cli.app import out, parse_int_list, print_json
-
     _positive(num_requests, "--num-requests")
     if rows < 2:
         raise InvalidValueError(f"--rows must be at least 2, got {rows}")
@@ -233,15 +232,12 @@ def simulate_cmd(
 ) -> None:
     """Open-loop load (Poisson arrivals) through the step simulator: latency percentiles,
     queueing and goodput per request rate."""
-    from tokenomist.cli.app import out, print_json
-
     _positive(num_requests, "--num-requests")
     d = api.load_deployment(model, hardware, tp=tp, pp=pp, ep=ep, precision=precision,
-                            kv_dtype=kv_dtype, engine=profile or engine)
-    spec = speculation(spec_method, spec_draft, spec_tokens, spec_acceptance)
-    if spec is not None or expert_imbalance != 1.0:
-        from dataclasses import replace
-        d = replace(d, speculative=spec, expert_imbalance=expert_imbalance)
+                            kv_dtype=kv_dtype, engine=profile or engine,
+                            speculative=speculation(spec_method, spec_draft, spec_tokens,
+                                                    spec_acceptance),
+                            expert_imbalance=expert_imbalance)
     wl = _workload(input, output, prefix_hit_rate)
     slo = _slo(ttft_p99, tpot_p99, min_tokens_per_user)
     from tokenomist.plan.goodput import RateSearch
@@ -279,9 +275,7 @@ def simulate_cmd(
     elif search is not None:
         rates = []
     else:
-        from tokenomist.perf.steady_state import steady_state
-        cap = float(steady_state(d, wl.mean_input, wl.mean_output, [4096],
-                                 prefix_hit_rate=wl.prefix_hit_rate).requests_per_s[0])
+        cap = saturation_rps(d, wl)
         rates = [round(cap * f, 3) for f in (0.25, 0.5, 0.75, 0.9, 1.0, 1.1)]
     if any(not r > 0 for r in rates):
         raise InvalidValueError("request rates must be positive")
@@ -339,7 +333,6 @@ def disagg_cmd(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Disaggregated prefill/decode pools against co-located serving, within the SLOs."""
-    from tokenomist.cli.app import out, print_json
     from tokenomist.plan.disaggregation import compare
 
     def dep(t: int) -> object:

@@ -53,11 +53,7 @@ def best_colocated(d: Deployment, workload: Workload, slo: SLO,
                    concurrency: tuple[int, ...] = CONCURRENCY) -> ServingOption | None:
     ss = steady_state(d, workload.mean_input, workload.mean_output, concurrency,
                       prefix_hit_rate=workload.prefix_hit_rate)
-    ok = np.ones(ss.concurrency.size, bool)
-    if slo.ttft_p99_s is not None:
-        ok &= ss.ttft_p99_s <= slo.ttft_p99_s
-    if slo.tpot_limit_s is not None:
-        ok &= ss.tpot_s <= slo.tpot_limit_s
+    ok = slo.meets(ss.ttft_p99_s, ss.tpot_s)
     if not np.any(ok):
         return None
     per_gpu = np.where(ok, ss.output_tokens_per_s_per_gpu, -np.inf)
@@ -85,22 +81,22 @@ def best_disaggregated(prefill: Deployment, decode: Deployment, workload: Worklo
     kv = kv_bytes_per_token(prefill.model, prefill.kv_dtype) * i_tok
     transfer = kv_transfer_s(prefill, i_tok, transfer_gbps)
     rho = np.linspace(0.02, 0.98, 49)
+    # prefill pools of n_p replicas: the highest load whose p99 TTFT meets the SLO
+    pools = []
+    for n_p in range(1, max_instances + 1):
+        service = pc.service_s / n_p  # the pool as one faster server
+        cond = service / (2.0 * (1.0 - rho))
+        p99 = transfer + pc.service_s + cond * np.log(100.0 * rho)
+        ok = p99 <= slo.ttft_p99_s if slo.ttft_p99_s is not None else np.ones_like(rho, bool)
+        if np.any(ok):
+            j = int(np.nonzero(ok)[0][-1])
+            pools.append((n_p, n_p * pc.requests_per_s * float(rho[j]), float(p99[j])))
     best: ServingOption | None = None
     for k in range(dc.concurrency.size):
         if slo.tpot_limit_s is not None and dc.tpot_s[k] > slo.tpot_limit_s:
             continue
         lam_d = float(dc.requests_per_s[k])
-        for n_p in range(1, max_instances + 1):
-            service = pc.service_s / n_p  # the pool as one faster server
-            cond = service / (2.0 * (1.0 - rho))
-            p99 = transfer + pc.service_s + np.where(
-                rho > 0.01, cond * np.log(np.maximum(100.0 * rho, 1.0)), 0.0)
-            ok = p99 <= slo.ttft_p99_s if slo.ttft_p99_s is not None else np.ones_like(rho,
-                                                                                      bool)
-            if not np.any(ok):
-                continue
-            j = int(np.nonzero(ok)[0][-1])  # highest admissible prefill load
-            lam_p = n_p * pc.requests_per_s * float(rho[j])
+        for n_p, lam_p, ttft_p99 in pools:
             for n_d in range(1, max_instances + 1):
                 lam = min(lam_p, n_d * lam_d)
                 gpus = n_p * prefill.num_gpus + n_d * decode.num_gpus
@@ -108,7 +104,7 @@ def best_disaggregated(prefill: Deployment, decode: Deployment, workload: Worklo
                 if best is None or per_gpu > best.output_tokens_per_s_per_gpu:
                     best = ServingOption(
                         kind="disaggregated", gpus=gpus, requests_per_s=lam,
-                        output_tokens_per_s_per_gpu=per_gpu, ttft_p99_s=float(p99[j]),
+                        output_tokens_per_s_per_gpu=per_gpu, ttft_p99_s=ttft_p99,
                         tpot_s=float(dc.tpot_s[k]),
                         detail=f"{n_p} prefill x {prefill.num_gpus} GPUs : {n_d} decode x "
                                f"{decode.num_gpus} GPUs, {int(dc.running[k])} in flight per "
@@ -122,8 +118,6 @@ def compare(d: Deployment, workload: Workload, slo: SLO, *,
             transfer_gbps: float = DEFAULT_TRANSFER_GBPS, max_instances: int = 8
             ) -> Comparison:
     """Co-located ``d`` against prefill and decode pools (``d``'s layout by default)."""
-    if max_instances < 1:
-        raise InvalidValueError(f"max_instances must be at least 1, got {max_instances}")
     col = best_colocated(d, workload, slo)
     dis = best_disaggregated(prefill or d, decode or d, workload, slo,
                              transfer_gbps=transfer_gbps, max_instances=max_instances)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tokenomist.bench.summary import stats
 from tokenomist.deploy.deployment import Deployment
 from tokenomist.errors import InvalidValueError
 from tokenomist.perf.simulator import Requests, SimulationResult, Simulator
@@ -35,12 +36,14 @@ class OpenLoopResult:
 
 
 def _stats(x: np.ndarray) -> dict[str, float]:
-    x = x[np.isfinite(x)]
-    if x.size == 0:
-        return {"mean": float("nan"), "p50": float("nan"), "p90": float("nan"),
-                "p99": float("nan")}
-    return {"mean": float(np.mean(x)), "p50": float(np.percentile(x, 50)),
-            "p90": float(np.percentile(x, 90)), "p99": float(np.percentile(x, 99))}
+    """Mean and percentiles of the finite values (NaN where there are none)."""
+    return stats(x[np.isfinite(x)], empty=float("nan"))  # type: ignore[return-value]
+
+
+def saturation_rps(d: Deployment, workload: Workload) -> float:
+    """Requests per second the engine serves when saturated (steady state, 4096 clients)."""
+    return float(steady_state(d, workload.mean_input, workload.mean_output, [4096],
+                              prefix_hit_rate=workload.prefix_hit_rate).requests_per_s[0])
 
 
 def summarize(rate: float, r: SimulationResult, slo: SLO, warmup: float = 0.1
@@ -51,20 +54,11 @@ def summarize(rate: float, r: SimulationResult, slo: SLO, warmup: float = 0.1
     order = np.argsort(r.arrival_s, kind="stable")
     keep = order[int(n * warmup):] if n >= 20 else order
     ttft, tpot, e2e = r.ttft_s[keep], r.tpot_s[keep], r.e2e_s[keep]
-    ok = np.ones(keep.size, bool)
-    if slo.ttft_p99_s is not None:
-        ok &= ttft <= slo.ttft_p99_s
-    limit = slo.tpot_limit_s
-    if limit is not None:
-        ok &= ~(tpot > limit)  # one-token requests have no TPOT: they pass
+    ok = slo.meets(ttft, tpot)
     # the measurement window: first measured arrival to last measured finish
     window = float(np.max(r.finish_s[keep]) - np.min(r.arrival_s[keep]))
     s_ttft, s_tpot = _stats(ttft), _stats(tpot)
-    meets = True
-    if slo.ttft_p99_s is not None:
-        meets &= s_ttft["p99"] <= slo.ttft_p99_s
-    if limit is not None:
-        meets &= not s_tpot["p99"] > limit
+    meets = slo.meets(s_ttft["p99"], s_tpot["p99"])
     return OpenLoopResult(
         rate=rate, requests=int(n), duration_s=r.elapsed_s, ttft_s=s_ttft, tpot_s=s_tpot,
         e2e_s=_stats(e2e), throughput_rps=keep.size / window,
@@ -103,9 +97,7 @@ def max_rate_within_slo(d: Deployment, workload: Workload, slo: SLO, *,
     if num_requests < 1:
         raise InvalidValueError(f"need at least one request, got {num_requests}")
     sim = Simulator(d, attribute_prefill=False)
-    ss = steady_state(d, workload.mean_input, workload.mean_output, [4096],
-                      prefix_hit_rate=workload.prefix_hit_rate)
-    cap = float(ss.requests_per_s[0])
+    cap = saturation_rps(d, workload)
     lo, hi = 0.0, cap
     tried: list[OpenLoopResult] = []
     best: OpenLoopResult | None = None

@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from numpy.typing import NDArray
 
 from tokenomist.arch.presets import resolve_model
 from tokenomist.arch.spec import ModelArch
@@ -37,7 +36,6 @@ DEFAULT_HARDWARE = ("h100-sxm", "h200", "b200", "mi300x")
 class Candidate:
     deployment: Deployment
     usd_per_gpu_hour: float
-    price_label: str
 
     @property
     def label(self) -> str:
@@ -152,7 +150,7 @@ def enumerate_candidates(model: str | ModelArch, hardware: Sequence[str] = DEFAU
                 except InvalidValueError as err:
                     skipped.append(f"{acc.id} TP{tp} PP{pp} EP{ep} {prec or 'native'}: {err}")
                     continue
-                out.append(Candidate(d, price.usd_per_gpu_hour, price.label))
+                out.append(Candidate(d, price.usd_per_gpu_hour))
     return out, list(dict.fromkeys(skipped))
 
 
@@ -183,7 +181,7 @@ def evaluate(candidates: Sequence[Candidate], workload: Workload, slo: SLO,
         per_in = usd_per_s * share / np.maximum(in_tps, 1e-30) * 1e6
         per_out = usd_per_s * (1.0 - share) / out_tps * 1e6
         per_req = usd_per_s / ss.requests_per_s
-        meets = _meets(slo, ss.ttft_p99_s, ss.tpot_s)
+        meets = slo.meets(ss.ttft_p99_s, ss.tpot_s)
         bottleneck = ss.bottleneck
         for k in range(conc.size):
             configs.append(Config(
@@ -199,17 +197,6 @@ def evaluate(candidates: Sequence[Candidate], workload: Workload, slo: SLO,
                 breakdown_share={key: float(v[k]) for key, v in ss.breakdown_share.items()},
                 meets_slo=bool(meets[k])))
     return configs, skipped
-
-
-def _meets(slo: SLO, ttft_p99: NDArray[np.float64], tpot: NDArray[np.float64]
-           ) -> NDArray[np.bool_]:
-    ok = np.ones_like(tpot, dtype=bool)
-    if slo.ttft_p99_s is not None:
-        ok &= ttft_p99 <= slo.ttft_p99_s
-    limit = slo.tpot_limit_s
-    if limit is not None:
-        ok &= tpot <= limit
-    return ok
 
 
 def frontier_of(configs: Sequence[Config]) -> list[Config]:

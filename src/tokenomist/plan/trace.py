@@ -60,8 +60,6 @@ def load_trace(path: Path, *, speedup: float = 1.0, limit: int | None = None) ->
             rows = list(csv.reader(fh))
     except OSError as err:
         raise InvalidValueError(f"cannot read trace {path}: {err}") from None
-    if len(rows) < 2:
-        raise ConfigError(source, None, "a trace needs a header row and at least one request")
     rows = [r for r in rows if any(cell.strip() for cell in r)]  # blank lines
     if len(rows) < 2:
         raise ConfigError(source, None, "a trace needs a header row and at least one request")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from tokenomist.economics.mix import LengthDist
 from tokenomist.errors import InvalidValueError
@@ -90,6 +91,17 @@ class SLO:
                               None if self.min_tokens_per_user is None
                               else 1.0 / self.min_tokens_per_user) if x is not None]
         return min(limits) if limits else None
+
+    def meets(self, ttft_p99: ArrayLike, tpot: ArrayLike) -> NDArray[np.bool_]:
+        """Where a TTFT (p99) and a TPOT meet the objectives (a request with one output
+        token has no TPOT, NaN: it passes)."""
+        ok = np.ones(np.broadcast(ttft_p99, tpot).shape, bool)
+        if self.ttft_p99_s is not None:
+            ok &= np.asarray(ttft_p99) <= self.ttft_p99_s
+        limit = self.tpot_limit_s
+        if limit is not None:
+            ok &= ~(np.asarray(tpot) > limit)
+        return ok
 
     @property
     def empty(self) -> bool:

@@ -14,14 +14,15 @@ import numpy as np
 
 from tokenomist import api
 from tokenomist.bench.results_io import ResultPoint
-from tokenomist.calibrate.fit import Observation, predict_throughput
+from tokenomist.calibrate.fit import Observation
+from tokenomist.calibrate.fit import comparison_rows as comparison_rows_of
 from tokenomist.calibrate.observations import load_measured
 from tokenomist.deploy.deployment import Deployment
 from tokenomist.economics.prices import gpu_price
 from tokenomist.economics.token_cost import price_by_attribution
 from tokenomist.plan import DEFAULT_HARDWARE, SLO, Workload
 from tokenomist.plan import plan as run_plan
-from tokenomist.plan.goodput import open_loop
+from tokenomist.plan.goodput import open_loop, saturation_rps
 from tokenomist.report import plots
 
 
@@ -60,14 +61,8 @@ def build_report(inp: ReportInputs) -> str:
     comparison_rows: list[dict[str, Any]] = []
     for f in inp.results:
         pts = load_measured(f)
-        obs = [Observation(d, p) for p in pts]
-        pred = predict_throughput(obs)
-        for p, q in zip(pts, pred, strict=True):
-            comparison_rows.append({
-                "source": f.name, "batch_size": p.batch_size, "input_tokens": p.input_tokens,
-                "output_tokens": p.output_tokens,
-                "measured_output_tokens_per_s": p.output_tokens_per_s,
-                "predicted_output_tokens_per_s": float(q)})
+        comparison_rows.extend(comparison_rows_of([Observation(d, p) for p in pts]))
+        for p in pts:
             if p.input_tokens == inp.input_tokens and p.load == "burst":
                 measured_rows.append({"batch_size": p.batch_size,
                                       "output_tokens_per_s": p.output_tokens_per_s,
@@ -111,9 +106,7 @@ def build_report(inp: ReportInputs) -> str:
         plots.plot_frontier(planned, t / "frontier.png")
         figures.append(_img(t / "frontier.png", "Throughput-interactivity frontier per "
                                                 "accelerator"))
-        from tokenomist.perf.steady_state import steady_state
-        cap = float(steady_state(d, wl.mean_input, wl.mean_output, [4096])
-                    .requests_per_s[0])
+        cap = saturation_rps(d, wl)
         runs = [open_loop(d, wl, cap * f, inp.slo, num_requests=inp.goodput_requests)
                 for f in (0.25, 0.5, 0.75, 0.9, 1.0, 1.2)]
         plots.plot_goodput(runs, t / "goodput.png", f"this deployment, {inp.slo.describe()}")
@@ -140,12 +133,11 @@ def build_report(inp: ReportInputs) -> str:
                               for p, c in zip(est.points, costs, strict=True)]))
     sections.append("<h2>Figures</h2>" + "".join(figures))
     if comparison_rows:
-        errs = [r["predicted_output_tokens_per_s"] / r["measured_output_tokens_per_s"] - 1
-                for r in comparison_rows]
+        errs = [r["error"] for r in comparison_rows]
         sections.append(f"<h2>Model vs measurement (MAPE {np.mean(np.abs(errs)):.1%})</h2>"
                         + _table(["file", "batch", "in/out", "measured tok/s", "model tok/s",
                                   "error"],
-                                 [[r["source"], r["batch_size"],
+                                 [[Path(r["source"]).name, r["batch_size"],
                                    f"{r['input_tokens']}/{r['output_tokens']:.0f}",
                                    f"{r['measured_output_tokens_per_s']:,.1f}",
                                    f"{r['predicted_output_tokens_per_s']:,.1f}", f"{e:+.1%}"]

@@ -1,0 +1,36 @@
+"""Output consoles, JSON printing and list parsing shared by every command module."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+
+from tokenomist.errors import InvalidValueError
+
+out = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+
+
+def split_csv(text: str) -> list[str]:
+    """The non-blank items of a comma-separated list."""
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def parse_int_list(text: str, what: str = "batch sizes") -> list[int]:
+    items = split_csv(text)
+    if not items:
+        raise InvalidValueError(f"give {what} as a comma-separated list, e.g. 1,2,4")
+    values = []
+    for t in items:
+        try:
+            values.append(int(t))
+        except ValueError:
+            raise InvalidValueError(f"{what}: {t!r} is not an integer") from None
+    return values
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2) + "\n")
