@@ -252,3 +252,19 @@ def test_monte_carlo_mix() -> None:
         price_routed(small, fixed, 1.5)
     with pytest.raises(InvalidValueError, match="not understood"):
         parse_length_dist("gamma:3,4")
+
+
+def test_price_with_the_model_on_a_user_hardware_file(tmp_path: Path) -> None:
+    """--model attributes a measured run's time with the performance model on the
+    accelerator the user named, here a file of their own (it used to look the file's id
+    up in the catalog and fail)."""
+    spec = {"id": "my-gpu", "name": "My GPU", "memory_gb": 80, "memory_bandwidth_tbps": 3.35,
+            "peak_tflops": {"bf16": 989}}
+    hw = tmp_path / "gpu.json"
+    hw.write_text(json.dumps(spec))
+    r = run("price", str(DATA / "vllm_llama-3.1-8b_1xh100_2035in_300out.json"),
+            "--hardware", str(hw), "--model", "llama-3.1-8b", "--num-gpus", "1",
+            "--gpu-hourly-usd", "2", "--json")
+    assert r.returncode == 0, r.stderr
+    shares = [p["attribution_method"]["prefill_share"] for p in json.loads(r.stdout)["points"]]
+    assert all(0 < s < 1 for s in shares)

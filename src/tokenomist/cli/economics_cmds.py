@@ -92,9 +92,9 @@ def price_cmd(
     need_split = method in ("attribution", "both")
     has_split = all(p.prefill_s is not None for p in res.points)
     if need_split and not has_split and model:
-        if acc is None:
+        if not hw_name:
             raise InvalidValueError("give --hardware with --model to attribute time")
-        res = _with_model_split(res, model, acc.id, tp, pp, engine, precision)
+        res = _with_model_split(res, model, hw_name, tp, pp, engine, precision)
         has_split = True
     rows: list[dict[str, Any]] = []
     for p in res.points:
