@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -37,8 +36,8 @@ from tokenomist.calibrate import Observation, calibrate, predict_throughput
 from tokenomist.calibrate.observations import load_measured
 from tokenomist.testing.gguf_model import SIZES, ModelShape, write_hf_config, write_model
 from tokenomist.testing.llama_server import find_llama_server, start_llama_server
+from tokenomist.testing.require import need
 
-REQUIRE = os.environ.get("TOKENOMIST_REQUIRE_E2E") == "1"
 CLI = [sys.executable, "-m", "tokenomist"]
 BATCHES = (1, 2, 4, 8)
 SHAPES = {"decode-heavy": (128, 64), "prefill-heavy": (512, 32)}
@@ -56,10 +55,7 @@ def _bench(base_url: str, alias: str, shape: tuple[int, int], batch: int, warmup
 
 @pytest.fixture(scope="module")
 def cpu_loop(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    if find_llama_server() is None:
-        if REQUIRE:
-            pytest.fail("llama-server is not installed but TOKENOMIST_REQUIRE_E2E=1")
-        pytest.skip("llama-server is not installed (see .ci/run)")
+    need(find_llama_server() is not None, "llama-server")
     d = tmp_path_factory.mktemp("cpu-loop")
     shape = ModelShape(*SIZES["medium"])
     gguf = write_model(d / "model.gguf", shape, dtype="f32")

@@ -10,7 +10,6 @@ a failure).
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,15 +27,7 @@ from tokenomist.testing.llama_server import (
     start_llama_cpp_python,
     start_llama_server,
 )
-
-REQUIRE = os.environ.get("TOKENOMIST_REQUIRE_E2E") == "1"
-
-
-def _need(ok: bool, what: str) -> None:
-    if not ok:
-        if REQUIRE:
-            pytest.fail(f"{what} is not installed but TOKENOMIST_REQUIRE_E2E=1")
-        pytest.skip(f"{what} is not installed (see .ci/run)")
+from tokenomist.testing.require import need
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +39,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def llama(models: dict[str, Path]) -> Iterator[ServerProcess]:
-    _need(find_llama_server() is not None, "llama-server")
+    need(find_llama_server() is not None, "llama-server")
     with start_llama_server(models["small"], parallel=4, ctx=16384) as srv:
         yield srv
 
@@ -57,7 +48,7 @@ def llama(models: dict[str, Path]) -> Iterator[ServerProcess]:
 def llama_one_thread(models: dict[str, Path]) -> Iterator[ServerProcess]:
     """A server that computes on one core and leaves the other to HTTP and the client, so
     that timing comparisons are not blurred by the two fighting over the CPU."""
-    _need(find_llama_server() is not None, "llama-server")
+    need(find_llama_server() is not None, "llama-server")
     with start_llama_server(models["small"], parallel=4, ctx=16384, threads=1) as srv:
         yield srv
 
@@ -113,7 +104,7 @@ def test_ttft_and_tpot_agree_with_server_timings(llama_one_thread: ServerProcess
 
 
 def test_llama_cpp_python_traps_are_failures(models: dict[str, Path], tmp_path: Path) -> None:
-    _need(has_llama_cpp_python(), "llama-cpp-python[server]")
+    need(has_llama_cpp_python(), "llama-cpp-python[server]")
     # with its default interrupt_requests=True a new request cuts the running stream short
     with start_llama_cpp_python(models["tiny"]) as srv:
         s = bench(srv, [LoadPoint("burst", 3, batch_size=3)], tmp_path, input_tokens=50,

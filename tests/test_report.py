@@ -4,7 +4,6 @@ rendered in headless Chromium (Debian's `chromium`, installed by `.ci/run`)."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -18,10 +17,10 @@ import pytest
 from tokenomist import estimate, load_deployment
 from tokenomist.bench import load_article_results
 from tokenomist.report import plots
+from tokenomist.testing.require import need
 
 DATA = Path(__file__).parent / "data" / "measurements"
 MEASURED_70B = DATA / "vllm_llama-3.3-70b_4xh100-tp4_2035in_300out.json"
-REQUIRE = os.environ.get("TOKENOMIST_REQUIRE_E2E") == "1"
 CLI = [sys.executable, "-m", "tokenomist"]
 BATCHES = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]
 
@@ -123,10 +122,8 @@ def render(page: Path, profile_dir: Path) -> tuple[str, list[str]]:
 @pytest.fixture(scope="module")
 def chromium() -> str:
     exe = _chromium()
-    if exe is None:
-        if REQUIRE:
-            pytest.fail("chromium is not installed but TOKENOMIST_REQUIRE_E2E=1")
-        pytest.skip("chromium is not installed (see .ci/run)")
+    need(exe is not None, "chromium")
+    assert exe is not None
     return exe
 
 

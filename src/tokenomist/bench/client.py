@@ -114,9 +114,10 @@ async def send(client: httpx.AsyncClient, ep: Endpoint, prompt: str, rec: Reques
                 rec.error = f"http {resp.status_code}: {resp.text[:200]}"
                 return rec
             data = resp.json()
-            text, _, reason = _chunk_text(data, "completions" if ep.kind != "chat" else "x")
+            # a whole response: the text of a completion, or the message of a chat
+            text, _, reason = _chunk_text(data, "completions")
             msg = (data.get("choices") or [{}])[0].get("message") or {}
-            rec.finish_reason = reason or (data.get("choices") or [{}])[0].get("finish_reason")
+            rec.finish_reason = reason
             _usage(rec, data)
             if rec.finish_reason is None:
                 rec.error = "response has no finish_reason"

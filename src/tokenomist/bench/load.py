@@ -19,7 +19,7 @@ import random
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -126,15 +126,18 @@ class LoopMonitor:
                 "loop_lag_max_s": lags[-1]}
 
 
-async def probe_server(client: httpx.AsyncClient, ep: Endpoint, cfg: BenchConfig) -> Probe:
-    """What the server supports: tokenize, usage in streams, forcing the output length."""
+async def probe_server(client: httpx.AsyncClient, cfg: BenchConfig
+                       ) -> tuple[Probe, Tokenizer | None]:
+    """What the server supports: tokenize, usage in streams, forcing the output length;
+    and its tokenizer, if it has one."""
+    ep = cfg.endpoint
     notes: list[str] = []
     tok = await find_tokenizer(client, ep)
     rng = random.Random(cfg.seed)
     # calibrate template overhead and words-to-tokens from usage.prompt_tokens
     sizes = (20, 120)
     usage_tokens = []
-    probe_ep = Endpoint(ep.base_url, ep.model, ep.kind, ep.api_key, True, {})
+    probe_ep = replace(ep, stream=True, extra_body={})
     for n in sizes:
         text = " ".join(words(rng, n))
         rec = RequestRecord(point="probe", index=0, warmup=True, intended_start=0.0,
@@ -162,7 +165,7 @@ async def probe_server(client: httpx.AsyncClient, ep: Endpoint, cfg: BenchConfig
     if cfg.force_output:
         for candidate in ({"ignore_eos": True, "min_tokens": 24},
                           {"ignore_eos": True}, {"min_tokens": 24}, {}):
-            test_ep = Endpoint(ep.base_url, ep.model, ep.kind, ep.api_key, True, candidate)
+            test_ep = replace(ep, stream=True, extra_body=candidate)
             rec = RequestRecord(point="probe", index=1, warmup=True, intended_start=0.0,
                                 requested_output_tokens=24)
             await send(client, test_ep, "hello", rec, time.monotonic(), cfg.timeout_s)
@@ -178,7 +181,7 @@ async def probe_server(client: httpx.AsyncClient, ep: Endpoint, cfg: BenchConfig
                          "early (requested vs achieved lengths are reported)")
     return Probe(tokenizer=tok.style if tok else None, template_tokens=template,
                  tokens_per_word=per_word, extras=extras, forcing_exact=exact,
-                 usage_in_stream=usage_in_stream, notes=notes)
+                 usage_in_stream=usage_in_stream, notes=notes), tok
 
 
 async def _scrape(client: httpx.AsyncClient, ep: Endpoint) -> str | None:
@@ -251,12 +254,9 @@ async def run_bench(cfg: BenchConfig, writer: RecordWriter,
     ep = cfg.endpoint
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
     async with httpx.AsyncClient(limits=limits, timeout=cfg.timeout_s) as client:
-        probe = await probe_server(client, ep, cfg)
-        ep = Endpoint(ep.base_url, ep.model, ep.kind, ep.api_key, ep.stream,
-                      {**probe.extras, **ep.extra_body})
-        tokenizer = await find_tokenizer(client, ep) if probe.tokenizer else None
-        factory = PromptFactory(tokenizer if isinstance(tokenizer, Tokenizer) else None,
-                                probe.template_tokens, probe.tokens_per_word, cfg.seed,
+        probe, tokenizer = await probe_server(client, cfg)
+        ep = replace(ep, extra_body={**probe.extras, **ep.extra_body})
+        factory = PromptFactory(tokenizer, probe.template_tokens, probe.tokens_per_word, cfg.seed,
                                 chat=ep.kind == "chat", root=ep.root)
         # every request gets its own prompt, never sent before in this run, so that no
         # server can answer from its prefix cache (the prompts of a point are made before

@@ -70,7 +70,8 @@ def calibrate(observations: Sequence[Observation], *, params: Sequence[str] | No
         if folds:
             cv_errors = np.empty(len(observations))
             for test in folds:
-                train = [ob for k, ob in enumerate(observations) if k not in set(test.tolist())]
+                held_out = set(test.tolist())
+                train = [ob for k, ob in enumerate(observations) if k not in held_out]
                 if not train:
                     continue
                 f = fit_efficiency(train, names, base.efficiency)
