@@ -144,3 +144,25 @@ def test_partial_steps_and_short_outputs(engine: str, model: str, shape: tuple[i
     assert p.elapsed_s == pytest.approx(r.elapsed_s, rel=0.02)
     if o > 1:
         assert p.tpot_s == pytest.approx(float(np.nanmean(r.tpot_s)), rel=0.02)
+
+
+@pytest.mark.parametrize(("engine", "hw", "shape", "batch"), [
+    ("vllm", "h100-sxm", (4096, 128), 1),  # two full chunks: 7% late when asked with 512
+    ("vllm", "h100-sxm", (4096, 128), 5),
+    ("vllm", "h100-sxm", (2035, 300), 3),
+    ("llamacpp", "l40s", (4096, 128), 1),  # 6% late: the first cell's decoders guessed
+])
+def test_a_burst_does_not_depend_on_the_other_batch_sizes_asked_for(
+        engine: str, hw: str, shape: tuple[int, int], batch: int) -> None:
+    """Bursts of one shape share the largest burst's schedule: a small burst must come out
+    the same whether it is asked for alone or with larger ones, and match the simulator."""
+    d = load_deployment("llama-3.1-8b", hw, tp=1, engine=engine)
+    i, o = shape
+    est = BurstEstimator(d)
+    alone = est.estimate([batch], i, o)[0]
+    shared = est.estimate([batch, 100, 512], i, o)[0]
+    for field in ("ttft_s", "tpot_s", "elapsed_s"):
+        assert getattr(shared, field) == pytest.approx(getattr(alone, field), rel=0.005), field
+    r = Simulator(d).run(Requests.burst(batch, i, o))
+    assert shared.ttft_s == pytest.approx(float(np.mean(r.ttft_s)), rel=0.03)
+    assert shared.elapsed_s == pytest.approx(r.elapsed_s, rel=0.02)

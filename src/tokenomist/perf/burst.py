@@ -393,15 +393,27 @@ class _Cells:
         done = t0 + u * delta
         return np.where(count >= 1.0, done + self.life[shape], -np.inf)
 
+    def progress(self, t: Array, shape: NDArray[np.int64], cap: Array) -> tuple[Array, Array]:
+        """(prompts of ``shape`` prefilled by time t, fractions of the prompts in flight
+        included; whole prompts completed by t), both at most ``cap``."""
+        whole, k, done, begun = self.locate(t, shape)
+        delta = (self.S[k] - self.T[k]) / np.maximum(self.m[k], 1e-12)
+        moving = (done < self.counts[shape]) & (begun > done) & ~self.clamped[k]
+        frac = np.where(moving, self.x[k] + np.clip((t - self.T[k]) / np.maximum(delta, 1e-12),
+                                                    0.0, self.m[k]), whole)
+        return np.minimum(frac, cap), np.minimum(whole, cap)
+
     def prefill_at(self, t: Array, shape: NDArray[np.int64], n_cells: NDArray[np.int64],
                    last_s: Array, last_m: Array,
-                   done_begun: tuple[NDArray[np.int64], NDArray[np.int64]]
-                   ) -> tuple[Array, Array]:
+                   done_begun: tuple[NDArray[np.int64], NDArray[np.int64]],
+                   last_step: tuple[Array, Array, Array, Array]) -> tuple[Array, Array]:
         """(prompts completed per step, prompts in flight) at time t, over the first
         ``n_cells`` cells of the shape: every cell whose prefill spans t contributes. The
         last of them may be cut short by the batch size: only its first ``last_m``
         requests, the last of which completes at ``last_s``. ``done_begun``: the cells
-        completed and started by t (:meth:`locate`)."""
+        completed and started by t (:meth:`locate`). ``last_step``: (start, end, prompts
+        per step, prompts in flight) of the step that completes the last prompt: that
+        step runs whole, and the prefill work left for it is spread evenly over it."""
         done, begun = done_begun
         whole = n_cells - 1
         hi = np.minimum(begun, whole)
@@ -412,20 +424,17 @@ class _Cells:
         g0 = self.starts[shape]
         rate = rate_c[g0 + hi] - rate_c[g0 + lo]
         fly = fly_c[g0 + hi] - fly_c[g0 + lo]
-        # the last cell, cut at the batch size. Its last prompt completes in the middle of a
-        # step, which still runs whole: the work of that last step spreads over all of it
+        # the last cell, cut at the batch size
         k = g0 + whole
         clamped = self.clamped[k]
-        full = last_m / np.maximum(last_s - self.T[k], 1e-12)  # prompts per step
-        end = np.where(clamped, self.S[k], _step_end(last_s))
-        tail = np.where(clamped, end, np.maximum(self.T[k], end - 1.0))  # its last step
-        slow = full * (last_s - tail) / np.maximum(end - tail, 1e-12)
-        on = (self.T[k] <= t + 1e-9) & (end > t + 1e-9)
-        here = np.where(clamped, last_m / np.maximum(end - self.T[k], 1e-12),
-                        np.where(t + 1e-9 >= tail, slow, full))
+        on = (self.T[k] <= t + 1e-9) & (last_s > t + 1e-9)
+        here = last_m / np.maximum(np.where(clamped, self.S[k], last_s) - self.T[k], 1e-12)
         rate = rate + np.where(on, here, 0.0)
         fly = fly + np.where(on, np.where(clamped, last_m, 1.0), 0.0)
-        return rate, fly
+        # its last prompt completes in the middle of a step, which still runs whole
+        start, end, last_rate, last_fly = last_step
+        final = (t + 1e-9 >= start) & (t + 1e-9 < end)
+        return np.where(final, last_rate, rate), np.where(final, last_fly, fly)
 
 
 class BurstEstimator:
@@ -543,18 +552,27 @@ class BurstEstimator:
         waves_after = -(-rest // np.maximum(n, 1))
         fit1 = np.minimum(np.floor(self.budget / shapes[:, 0]).astype(np.int64), first)
         lead = np.maximum(fit1, 0)  # the prompts that fit the first step whole
-        cells0 = np.minimum(first - lead, CELLS) + (lead > 0)
+        equal0 = np.minimum(first - lead, CELLS)
+        size0 = (first - lead) / np.maximum(equal0, 1)
+        # the first requests of a wave 0 cell complete with fewer decoders than its mean:
+        # cells of 1, 1, 2, 4, ... requests lead the first equal one, so that a small
+        # burst is made of whole cells of the largest one
+        heads = np.where(size0 > 1.0, np.ceil(np.log2(np.maximum(size0, 1.0)) - 1e-9),
+                         0.0).astype(np.int64)
+        cells0 = equal0 + heads + (lead > 0)
         cells_w = np.minimum(n, CELLS)
         n_reg = cells0 + waves_after * cells_w
         owner, k = _ragged_index(n_reg)
         in_first = k < cells0[owner]
         kw = k - cells0[owner]
         has_lead = lead[owner] > 0
-        k0 = k - has_lead
-        size0 = (first - lead) / np.maximum(cells0 - (lead > 0), 1)
+        k0 = k - has_lead  # 0: the first cell after the lead; then the heads
+        hd = heads[owner]
+        x0 = np.where(k0 == 0, 0.0,
+                      np.where(k0 <= hd, 2.0 ** np.clip(k0 - 1, 0, hd),
+                               (k0 - hd) * size0[owner]))
         size_w = n / np.maximum(cells_w, 1)
-        x_reg = np.where(in_first, np.where(has_lead & (k == 0), 0.0,
-                                            lead[owner] + k0 * size0[owner]),
+        x_reg = np.where(in_first, np.where(has_lead & (k == 0), 0.0, lead[owner] + x0),
                          first[owner] + kw * size_w[owner])
         # boundaries at whole requests (in order: x_reg grows within each shape)
         bx = np.asarray(np.round(x_reg), dtype=float)
@@ -586,7 +604,8 @@ class BurstEstimator:
         n_waves = int(c.wave.max()) + 1 if c.wave.size else 1
         by_wave = np.argsort(c.wave, kind="stable")
         cuts = np.searchsorted(c.wave[by_wave], np.arange(n_waves + 1))
-        dec = np.minimum(c.x + c.m / 2.0, np.maximum(n, c.m.max(initial=1.0)) - 1.0)
+        # (a cell's own requests decode once prefilled: (m - 1) / 2 of them on average)
+        dec = np.minimum(c.x + (c.m - 1.0) / 2.0, np.maximum(n, c.m.max(initial=1.0)) - 1.0)
         dec = np.where(c.lead | (life <= 0.0), 0.0, dec)  # (one output token: no decoding)
         for sweep in range(8):
             tau = self._tau(dec, i_tok)  # steps per request of the cell
@@ -622,7 +641,7 @@ class BurstEstimator:
             new_dec = np.maximum(started - finished, 0.0)
             new_dec = np.where(c.lead, 0.0, np.minimum(new_dec, c.x + c.m / 2.0))
             change = np.abs(self._tau(new_dec, i_tok) / tau - 1.0)
-            if np.max(change, initial=0.0) < 1e-3:  # the prefill rates have settled
+            if sweep > 0 and np.max(change, initial=0.0) < 1e-3:  # the rates have settled
                 break
             # whole prompts per step make a few cells alternate between two counts: from
             # the third pass on, move halfway
@@ -664,6 +683,11 @@ class BurstEstimator:
         # burst has fewer of them from step 0 on, so its own timeline starts there)
         # (and its last step is its own: the prompt completing in it is its last one)
         last_step_start = np.maximum(_step_end(s_last[last_pair]) - 1.0, 0.0)
+        # the prefill work left for that step, spread evenly over it (prompts per step)
+        b_f = b_arr.astype(float)
+        left, unfinished = c.progress(last_step_start, sp, b_f)
+        last_end = np.where(c.clamped[gc[last_pair]], 1.0, last_step_start + 1.0)
+        final_step = (last_step_start, last_end, b_f - left, b_f - unfinished)
         cut = np.where(own, -np.inf, np.where(c.clamped[gc[last_pair]], 0.0, last_step_start))
         # ---- groups: runs of up to STRIDE consecutive cells of one phase (a wave's
         # prefills with no idle step between them), the unit of integration and of the
@@ -764,7 +788,7 @@ class BurstEstimator:
         dec_keys = np.where(alive > 0, np.maximum(np.stack(rows), 0.0), 0.0)
         rate, in_flight = c.prefill_at(mid, seg_shape, n_cells_pt[seg_pt],
                                        s_last[last_pair][seg_pt], m_pc[last_pair][seg_pt],
-                                       (done, begun))
+                                       (done, begun), tuple(x[seg_pt] for x in final_step))
         active = in_flight > 1e-9
         prompt_keys = self._chunk_keys(shapes[:, 0])
         pairs = np.stack([rate * causal_pairs(i_seg, w) for w in self.windows])
