@@ -187,6 +187,12 @@ class BurstGrid:
             prefill_s=float(self.prefill_s[k]), decode_s=float(self.decode_s[k]))
 
 
+def _take(load: StepLoad, idx: NDArray[np.int64]) -> StepLoad:
+    """The steps ``idx`` of a vector of steps (attention fields: along their last axis)."""
+    return StepLoad(**{f.name: np.asarray(getattr(load, f.name))[..., idx]
+                       for f in fields(StepLoad)})
+
+
 def _offsets(sizes: NDArray[np.int64]) -> NDArray[np.int64]:
     return np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
 
@@ -302,8 +308,21 @@ class _Cells:
     T: Array = field(default_factory=lambda: np.zeros(0))
     S: Array = field(default_factory=lambda: np.zeros(0))
     clamped: NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, bool))
+    n_clamped: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
     _index: dict[str, _GroupedSorted] = field(default_factory=dict)
     _before: tuple[Array, Array] | None = None  # (S it was built from, prefix sums)
+
+    def subset(self, keep: NDArray[np.bool_]) -> tuple[_Cells, NDArray[np.int64]]:
+        """The cells of the shapes where ``keep`` is true (renumbered), unscheduled, and
+        their indices here."""
+        cells = np.flatnonzero(keep[self.owner])
+        renumber = np.cumsum(keep) - 1
+        counts = self.counts[keep]
+        sub = _Cells(owner=renumber[self.owner[cells]], x=self.x[cells], m=self.m[cells],
+                     wave=self.wave[cells], lead=self.lead[cells], n=self.n[keep],
+                     starts=_offsets(counts), counts=counts, i_tok=self.i_tok[keep],
+                     life=self.life[keep])
+        return sub, cells
 
     def _rank(self, name: str, t: Array, shape: NDArray[np.int64],
               side: str = "right") -> NDArray[np.int64]:
@@ -318,8 +337,16 @@ class _Cells:
     def _done_and_started(self, t: Array, shape: NDArray[np.int64]
                           ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         """Local indices: cells of ``shape`` completed by t, and cells started by t."""
-        done = self._rank("S", t + 1e-9, shape)
-        begun = self._rank("T", t + 1e-9, shape)
+        tq = t + 1e-9
+        done = self._rank("S", tq, shape)
+        # a shape's cells run one after another (T_j >= S_j-1), except the prompts clamped
+        # into the first step, which all run from 0 to 1: at most one cell past the done
+        # ones (past the clamped ones) has begun
+        nc = self.n_clamped[shape]
+        nxt = np.maximum(done, nc)
+        has = nxt < self.counts[shape]
+        t_next = self.T[np.where(has, self.starts[shape] + nxt, 0)]
+        begun = np.where(tq < 0.0, 0, nxt + (has & (t_next <= tq)))
         return done, np.maximum(begun, done)
 
     def count_started(self, t: Array, shape: NDArray[np.int64]) -> Array:
@@ -593,7 +620,7 @@ class BurstEstimator:
                       n=n.astype(float), starts=starts, counts=counts,
                       i_tok=shapes[:, 0].astype(float), life=(shapes[:, 1] - 1).astype(float))
 
-    def _schedule(self, c: _Cells) -> _Cells:
+    def _schedule(self, c: _Cells, dec: Array | None = None, first_sweep: int = 0) -> _Cells:
         """Solve start (T) and completion (S) steps of every cell: cell j's first request
         starts when the previous one is done and, after the first wave, when the request
         n places earlier has finished; the decoders sharing each cell's prefill steps are
@@ -605,9 +632,11 @@ class BurstEstimator:
         by_wave = np.argsort(c.wave, kind="stable")
         cuts = np.searchsorted(c.wave[by_wave], np.arange(n_waves + 1))
         # (a cell's own requests decode once prefilled: (m - 1) / 2 of them on average)
-        dec = np.minimum(c.x + (c.m - 1.0) / 2.0, np.maximum(n, c.m.max(initial=1.0)) - 1.0)
-        dec = np.where(c.lead | (life <= 0.0), 0.0, dec)  # (one output token: no decoding)
-        for sweep in range(8):
+        if dec is None:
+            dec = np.minimum(c.x + (c.m - 1.0) / 2.0,
+                             np.maximum(n, c.m.max(initial=1.0)) - 1.0)
+            dec = np.where(c.lead | (life <= 0.0), 0.0, dec)  # (one output token: none)
+        for sweep in range(first_sweep, 8):
             tau = self._tau(dec, i_tok)  # steps per request of the cell
             dur = c.m * tau
             cum = np.cumsum(dur)
@@ -635,17 +664,31 @@ class BurstEstimator:
             S = np.where(clamp, 1.0, S)
             T = np.where(clamp, 0.0, T)
             c.T, c.S, c.clamped = T, S, clamp
+            c.n_clamped = np.bincount(own[clamp], minlength=c.counts.size).astype(np.int64)
             mid = (T + S) / 2.0
             started = np.minimum(c.count_started(mid, own), c.x + c.m)
             finished = c.count_started(mid - life, own)
             new_dec = np.maximum(started - finished, 0.0)
             new_dec = np.where(c.lead, 0.0, np.minimum(new_dec, c.x + c.m / 2.0))
             change = np.abs(self._tau(new_dec, i_tok) / tau - 1.0)
-            if sweep > 0 and np.max(change, initial=0.0) < 1e-3:  # the rates have settled
+            unsettled = change >= 1e-3
+            if sweep > 0 and not unsettled.any():  # the prefill rates have settled
                 break
             # whole prompts per step make a few cells alternate between two counts: from
             # the third pass on, move halfway
             dec = new_dec if sweep < 2 else (dec + new_dec) / 2.0
+            if sweep > 0 and sweep < 7:
+                # shapes are independent: go on with those whose rates have not settled
+                redo = np.zeros(c.counts.size, bool)
+                redo[own[unsettled]] = True
+                if redo.sum() < 0.75 * redo.size:
+                    sub, cells = c.subset(redo)
+                    sub = self._schedule(sub, dec[cells], sweep + 1)
+                    c.T, c.S, c.clamped = T.copy(), S.copy(), clamp.copy()
+                    c.T[cells], c.S[cells], c.clamped[cells] = sub.T, sub.S, sub.clamped
+                    c.n_clamped = np.bincount(own[c.clamped],
+                                              minlength=c.counts.size).astype(np.int64)
+                    break
         return c
 
     def _grid_mixed(self, shapes: NDArray[np.int64], shape_of_point: NDArray[np.int64],
@@ -809,7 +852,10 @@ class BurstEstimator:
                         prefill_keys=pre_keys * fit, eager=eager)
         real = length / fit
         bd = self.cost.step_time(load)
-        dec_only = self.cost.step_time(without_prefill(load)).total
+        # (the same steps without their prefill work, where they have any)
+        dec_only = np.array(bd.total, dtype=float)
+        pre = np.flatnonzero(active | (rate > 0.0))
+        dec_only[pre] = self.cost.step_time(without_prefill(_take(load, pre))).total
         seg_time = real * bd.total
         # ---- clocks: cumulative time at each point's interval boundaries; a point that is
         # not its shape's anchor starts at the anchor's clock at its cut
@@ -834,12 +880,16 @@ class BurstEstimator:
         at_cut = np.where(own, 0.0, cumulative(np.where(own, 0.0, cut), anchor))  # (parts, pts)
 
         def clock(x: Array, pt: NDArray[np.int64]) -> Array:
-            mine = cumulative(x, pt, rows=slice(-1, None))[0]  # the last row: seconds
+            """Seconds from the burst's start to step x of point pt."""
             before = x < cut[pt]  # never for an anchor (its cut is -inf)
             if not before.any():
-                return np.asarray(mine + at_cut[-1, pt], dtype=float)
-            shared = clock(np.where(before, x, 0.0), anchor[pt])
-            return np.asarray(np.where(before, shared, mine + at_cut[-1, pt]), dtype=float)
+                return np.asarray(cumulative(x, pt, rows=slice(-1, None))[0]  # seconds
+                                  + at_cut[-1, pt], dtype=float)
+            out = np.empty(x.shape)
+            b, m = np.flatnonzero(before), np.flatnonzero(~before)
+            out[b] = clock(x[b], anchor[pt[b]])
+            out[m] = clock(x[m], pt[m])
+            return out
 
         # ---- per-request means, group by group: Simpson's rule over a group's requests,
         # or the requests themselves when a group holds three or fewer. A group whose
@@ -880,8 +930,9 @@ class BurstEstimator:
             return np.where(exact, _step_end(v), np.minimum(v + wait, last_step))
 
         e_nodes = [emitted(v) for v in (e_sf, e_sm, e_sl)]
-        t_s = [clock(v, e_pt) for v in e_nodes]
-        t_f = [clock(v + e_life, e_pt) for v in e_nodes]
+        at = clock(np.concatenate(e_nodes + [v + e_life for v in e_nodes]),
+                   np.tile(e_pt, 6)).reshape(6, -1)
+        t_s, t_f = list(at[:3]), list(at[3:])
         o_e = o_pt[e_pt]
 
         def group_mean(vals: list[Array]) -> Array:
@@ -920,7 +971,7 @@ class BurstEstimator:
         - a new wave, the prompts of the first step, a cell whose prefill starts after an
           idle gap, or a jump in the prefill rate (whole prompts per step change);
         - cells of fewer than MERGE_MIN requests (the batch changes by whole sequences);
-        - cells whose prefill spans more than 1 / (4 STRIDE) of a request's decode (the
+        - cells whose prefill spans more than 1 / STRIDE of a request's decode (the
           decoders alive then change faster than an interval's midpoint can sample).
         """
         prev = np.maximum(gc - 1, 0)
@@ -930,7 +981,7 @@ class BurstEstimator:
         start = (ck == 0) | (c.wave[gc] != c.wave[prev]) | (c.lead[gc] != c.lead[prev]) \
             | (c.clamped[gc] != c.clamped[prev]) | (c.T[gc] > c.S[prev] + 1e-9) \
             | (np.abs(rate - rate_prev) > 0.02 * rate)
-        alone = (c.m[gc] < MERGE_MIN) | (span * STRIDE > 0.25 * c.life[c.owner[gc]])
+        alone = (c.m[gc] < MERGE_MIN) | (span * STRIDE > c.life[c.owner[gc]])
         start |= alone | np.concatenate([[False], alone[:-1]])
         idx = np.arange(gc.size)
         head = np.maximum.accumulate(np.where(start, idx, 0))  # where this run began
