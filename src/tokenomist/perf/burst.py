@@ -312,6 +312,13 @@ class _Cells:
     _index: dict[str, _GroupedSorted] = field(default_factory=dict)
     _before: tuple[Array, Array] | None = None  # (S it was built from, prefix sums)
 
+    def set_schedule(self, T: Array, S: Array, clamped: NDArray[np.bool_]) -> None:
+        """Start and completion steps of every cell (new arrays: the search indexes are
+        keyed on their identity)."""
+        self.T, self.S, self.clamped = T, S, clamped
+        self.n_clamped = np.bincount(self.owner[clamped],
+                                     minlength=self.counts.size).astype(np.int64)
+
     def subset(self, keep: NDArray[np.bool_]) -> tuple[_Cells, NDArray[np.int64]]:
         """The cells of the shapes where ``keep`` is true (renumbered), unscheduled, and
         their indices here."""
@@ -326,13 +333,17 @@ class _Cells:
 
     def _rank(self, name: str, t: Array, shape: NDArray[np.int64],
               side: str = "right") -> NDArray[np.int64]:
-        """Rank of t among the cells' ``name`` values (x, S or T) of its shape; the keyed
+        """Rank of t among the cells' ``name`` values (x or S) of its shape; the keyed
         index is rebuilt only when that array has been replaced."""
         values = getattr(self, name)
         index = self._index.get(name)
         if index is None or index.values is not values:
             index = self._index[name] = _GroupedSorted(values, self.owner, self.starts)
         return index.rank(t, shape, side)
+
+    def spacing(self, k: NDArray[np.int64]) -> Array:
+        """Steps between the completions of consecutive requests of cell k."""
+        return np.asarray((self.S[k] - self.T[k]) / np.maximum(self.m[k], 1e-12), dtype=float)
 
     def _done_and_started(self, t: Array, shape: NDArray[np.int64]
                           ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
@@ -353,20 +364,28 @@ class _Cells:
         """Requests of ``shape`` whose prefill has completed by time t."""
         return self.locate(t, shape)[0]
 
-    def locate(self, t: Array, shape: NDArray[np.int64]
-               ) -> tuple[Array, NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
-        """(requests of ``shape`` whose prefill has completed by time t, the cell that
-        count falls in (global index), cells completed by t, cells started by t)."""
+    def _position(self, t: Array, shape: NDArray[np.int64]
+                  ) -> tuple[Array, Array, NDArray[np.int64], NDArray[np.int64],
+                             NDArray[np.int64]]:
+        """(requests of ``shape`` in the cells completed by time t, requests' worth of
+        prefill done by t in the first unfinished cell (continuous), that cell (global
+        index), cells completed by t, cells started by t)."""
         done, begun = self._done_and_started(t, shape)
         n = self.counts[shape]
         k = np.minimum(done, n - 1) + self.starts[shape]
         whole = np.where(done >= n, self.x[k] + self.m[k], self.x[k])
+        moving = (done < n) & (begun > done) & ~self.clamped[k]
+        into = np.where(moving, np.clip((t - self.T[k]) / np.maximum(self.spacing(k), 1e-12),
+                                        0.0, self.m[k]), 0.0)
+        return whole, into, k, done, begun
+
+    def locate(self, t: Array, shape: NDArray[np.int64]
+               ) -> tuple[Array, NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
+        """(requests of ``shape`` whose prefill has completed by time t, the cell that
+        count falls in (global index), cells completed by t, cells started by t)."""
+        whole, into, k, done, begun = self._position(t, shape)
         # the first unfinished cell may be partly done (requests complete one by one)
-        m = self.m[k]
-        delta = (self.S[k] - self.T[k]) / np.maximum(m, 1e-12)
-        u = np.floor((t - self.T[k]) / np.maximum(delta, 1e-12) + 1e-9)  # whole requests
-        part = np.where((done < n) & (begun > done) & ~self.clamped[k], np.clip(u, 0.0, m), 0.0)
-        return np.asarray(whole + part, dtype=float), k, done, begun
+        return np.asarray(whole + np.floor(into + 1e-9), dtype=float), k, done, begun
 
     def sum_s_in(self, count: Array, k: NDArray[np.int64]) -> Array:
         """Sum of the completion steps of the first ``count`` requests of a shape, up to a
@@ -378,9 +397,8 @@ class _Cells:
             self._before = (self.S, np.cumsum(per_cell) - per_cell)
         before = self._before[1]
         u = np.clip(count - self.x[k], 0.0, self.m[k])
-        delta = (self.S[k] - self.T[k]) / np.maximum(self.m[k], 1e-12)
         partial = np.where(self.clamped[k], u * self.S[k],
-                           u * self.T[k] + delta * u * (u + 1.0) / 2.0)
+                           u * self.T[k] + self.spacing(k) * u * (u + 1.0) / 2.0)
         return np.asarray(before[k] + partial, dtype=float)
 
     def s_after(self, count: Array, k: NDArray[np.int64], shape: NDArray[np.int64]) -> Array:
@@ -388,17 +406,15 @@ class _Cells:
         the count, as in :meth:`sum_s_in`)."""
         last = self.starts[shape] + self.counts[shape] - 1
         k = np.where(count + 1.0 > self.x[k] + self.m[k] + 1e-9, np.minimum(k + 1, last), k)
-        delta = (self.S[k] - self.T[k]) / np.maximum(self.m[k], 1e-12)
         u = np.clip(count + 1.0 - self.x[k], 0.0, self.m[k])
-        return np.asarray(np.where(self.clamped[k], self.S[k], self.T[k] + u * delta),
-                          dtype=float)
+        return np.asarray(np.where(self.clamped[k], self.S[k],
+                                   self.T[k] + u * self.spacing(k)), dtype=float)
 
     def s_of_count(self, count: Array, shape: NDArray[np.int64]) -> Array:
         """Completion step of the request at (1-based) position ``count``."""
         k = self._cell_of_count(count, shape)
-        delta = (self.S[k] - self.T[k]) / np.maximum(self.m[k], 1e-12)
         u = np.clip(count - self.x[k], 0.0, self.m[k])
-        return np.where(self.clamped[k], self.S[k], self.T[k] + u * delta)
+        return np.where(self.clamped[k], self.S[k], self.T[k] + u * self.spacing(k))
 
     def _cell_of_count(self, count: Array, shape: NDArray[np.int64]) -> NDArray[np.int64]:
         k = self._rank("x", count - 1e-9, shape) - 1
@@ -423,12 +439,8 @@ class _Cells:
     def progress(self, t: Array, shape: NDArray[np.int64], cap: Array) -> tuple[Array, Array]:
         """(prompts of ``shape`` prefilled by time t, fractions of the prompts in flight
         included; whole prompts completed by t), both at most ``cap``."""
-        whole, k, done, begun = self.locate(t, shape)
-        delta = (self.S[k] - self.T[k]) / np.maximum(self.m[k], 1e-12)
-        moving = (done < self.counts[shape]) & (begun > done) & ~self.clamped[k]
-        frac = np.where(moving, self.x[k] + np.clip((t - self.T[k]) / np.maximum(delta, 1e-12),
-                                                    0.0, self.m[k]), whole)
-        return np.minimum(frac, cap), np.minimum(whole, cap)
+        whole, into, *_ = self._position(t, shape)
+        return np.minimum(whole + into, cap), np.minimum(whole + np.floor(into + 1e-9), cap)
 
     def prefill_at(self, t: Array, shape: NDArray[np.int64], n_cells: NDArray[np.int64],
                    last_s: Array, last_m: Array,
@@ -569,7 +581,8 @@ class BurstEstimator:
         """Split each shape's requests (in admission order) into cells: the prompts that
         fit the first step, the rest of the first wave (admitted at once), then waves of
         n; each into at most CELLS cells of equal size (single requests when a wave is that
-        small). The cells are those of the shape's largest burst; a smaller burst of B
+        small), the first wave's equal cells led by cells of 1, 1, 2, 4, ... requests. The
+        cells are those of the shape's largest burst; a smaller burst of B
         takes the cells below B and the first B - x requests of the cell holding B (a
         cell's requests complete one after another at a steady rate, so those of a burst
         of B are the same)."""
@@ -663,8 +676,7 @@ class BurstEstimator:
             clamp = (S < 1.0 + 1e-9) | c.lead  # discrete steps: what fits step 1 ends there
             S = np.where(clamp, 1.0, S)
             T = np.where(clamp, 0.0, T)
-            c.T, c.S, c.clamped = T, S, clamp
-            c.n_clamped = np.bincount(own[clamp], minlength=c.counts.size).astype(np.int64)
+            c.set_schedule(T, S, clamp)
             mid = (T + S) / 2.0
             started = np.minimum(c.count_started(mid, own), c.x + c.m)
             finished = c.count_started(mid - life, own)
@@ -684,10 +696,9 @@ class BurstEstimator:
                 if redo.sum() < 0.75 * redo.size:
                     sub, cells = c.subset(redo)
                     sub = self._schedule(sub, dec[cells], sweep + 1)
-                    c.T, c.S, c.clamped = T.copy(), S.copy(), clamp.copy()
-                    c.T[cells], c.S[cells], c.clamped[cells] = sub.T, sub.S, sub.clamped
-                    c.n_clamped = np.bincount(own[c.clamped],
-                                              minlength=c.counts.size).astype(np.int64)
+                    T, S, clamp = T.copy(), S.copy(), clamp.copy()
+                    T[cells], S[cells], clamp[cells] = sub.T, sub.S, sub.clamped
+                    c.set_schedule(T, S, clamp)
                     break
         return c
 
@@ -707,7 +718,7 @@ class BurstEstimator:
         cp, ck = _ragged_index(n_cells_pt)  # (point, cell) pairs
         gc = c.starts[sp[cp]] + ck  # global cell
         m_pc = np.minimum(c.m[gc], b_arr[cp] - c.x[gc])
-        delta = (c.S[gc] - c.T[gc]) / np.maximum(c.m[gc], 1e-12)
+        delta = c.spacing(gc)
         s_first = np.where(c.clamped[gc], c.S[gc], c.T[gc] + delta)
         s_last = np.where(c.clamped[gc], c.S[gc], c.T[gc] + m_pc * delta)
         life_c = life_pt[cp]
@@ -729,9 +740,10 @@ class BurstEstimator:
         # the prefill work left for that step, spread evenly over it (prompts per step)
         b_f = b_arr.astype(float)
         left, unfinished = c.progress(last_step_start, sp, b_f)
-        last_end = np.where(c.clamped[gc[last_pair]], 1.0, last_step_start + 1.0)
+        last_clamped = c.clamped[gc[last_pair]]
+        last_end = np.where(last_clamped, 1.0, last_step_start + 1.0)
         final_step = (last_step_start, last_end, b_f - left, b_f - unfinished)
-        cut = np.where(own, -np.inf, np.where(c.clamped[gc[last_pair]], 0.0, last_step_start))
+        cut = np.where(own, -np.inf, np.where(last_clamped, 0.0, last_step_start))
         # ---- groups: runs of up to STRIDE consecutive cells of one phase (a wave's
         # prefills with no idle step between them), the unit of integration and of the
         # per-request means; the schedule itself stays resolved cell by cell
