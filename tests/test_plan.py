@@ -362,3 +362,38 @@ def test_trace_replay(tmp_path: Path) -> None:
     bad.write_text("time,prompt,completion\n1,2,3\n")
     out = _run("simulate", "--trace", str(bad))
     assert out.returncode != 0 and "arrival_s" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_prices_reach_every_accelerator_however_it_is_named() -> None:
+    """One price for all, prices keyed by any name the catalog resolves, and accelerators
+    given as objects (a user's file) are all priced as given; a key outside the search, a
+    non-positive price or an unknown tier is an error, not a silently skipped GPU."""
+    from tokenomist.errors import InvalidValueError, UnknownNameError
+    from tokenomist.hardware.catalog import resolve_hardware
+    from tokenomist.plan.search import enumerate_candidates
+
+    mine = resolve_hardware("h100-sxm").model_copy(update={"id": "my-h100", "rental": []})
+    cands, _ = enumerate_candidates("llama-3.1-8b", [mine, "h200"], precisions=[None],
+                                    tps=[1], usd_per_gpu_hour=0.5)
+    assert {(c.deployment.hardware.id, c.usd_per_gpu_hour) for c in cands} == {
+        ("my-h100", 0.5), ("h200", 0.5)}
+    cands, _ = enumerate_candidates("llama-3.1-8b", ["h100-sxm", "h200"], precisions=[None],
+                                    tps=[1], usd_per_gpu_hour={"H100-SXM": 1.25})
+    by_id = {c.deployment.hardware.id: c.usd_per_gpu_hour for c in cands}
+    assert by_id["h100-sxm"] == 1.25
+    assert by_id["h200"] == resolve_hardware("h200").price("low_cost").usd_per_hour  # type: ignore[union-attr]
+    # no catalog price and none given: skipped, and said why
+    cands, skipped = enumerate_candidates("llama-3.1-8b", [mine], precisions=[None], tps=[1])
+    assert not cands and "give --gpu-hourly-usd" in skipped[0]
+    with pytest.raises(InvalidValueError, match="not among the accelerators searched"):
+        enumerate_candidates("llama-3.1-8b", ["h200"], usd_per_gpu_hour={"h100-sxm": 2.0})
+    with pytest.raises(InvalidValueError, match="positive"):
+        enumerate_candidates("llama-3.1-8b", ["h200"], usd_per_gpu_hour={"h200": -2.0})
+    with pytest.raises(UnknownNameError):
+        enumerate_candidates("llama-3.1-8b", ["h200"], tier="bogus")
+
+
+def test_disagg_rejects_a_zero_pool_tp() -> None:
+    r = _run("disagg", "--model", "llama-3.1-8b", "--tp", "1", "--prefill-tp", "0")
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert "tp" in r.stderr.lower()

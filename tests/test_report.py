@@ -173,3 +173,22 @@ def test_html_report_renders_in_headless_chromium(chromium: str, tmp_path: Path)
                        timeout=300)
     mape = json.loads(r.stdout)["mape"]
     assert f"Model vs measurement (MAPE {mape:.1%})" in text
+
+
+def test_report_plans_around_the_users_own_deployment(tmp_path: Path) -> None:
+    """The report's planning section searches this deployment's own accelerator (a user's
+    file), degrees (PP 2) and price: it used to look the file's id up in the catalog
+    ('Unknown accelerator') and leave PP 2 out ('no deployment is valid and fits')."""
+    from tokenomist.hardware.catalog import resolve_hardware
+    hw = tmp_path / "mine.json"
+    hw.write_text(resolve_hardware("h100-sxm").model_copy(
+        update={"id": "my-h100", "rental": []}).model_dump_json())
+    for args in (["--hardware", str(hw), "--model", "llama-3.1-8b", "--tp", "1",
+                  "--gpu-hourly-usd", "1.5"],
+                 ["--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--tp", "1", "--pp",
+                  "2", "--batch-sizes", "1,8"]):
+        page = tmp_path / "r.html"
+        r = subprocess.run([*CLI, "report", "--output", str(page), *args], capture_output=True,
+                           text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+        assert "Throughput-interactivity frontier" in page.read_text()

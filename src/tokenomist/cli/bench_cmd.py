@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from tokenomist.cli.shared import out, parse_int_list
+from tokenomist.cli.shared import out, parse_float_list, parse_int_list
 from tokenomist.errors import InvalidValueError
 
 if TYPE_CHECKING:  # the client, its load generator and httpx load only when bench runs
@@ -34,13 +34,8 @@ def _points(batch_sizes: str | None, concurrency: str | None, request_rate: str 
     if concurrency is not None:
         return [LoadPoint("closed", num_requests, concurrency=c)
                 for c in parse_int_list(concurrency, "concurrency")]
-    rates = []
-    for t in (request_rate or "").split(","):
-        try:
-            rates.append(float(t))
-        except ValueError:
-            raise InvalidValueError(f"request rate {t!r} is not a number") from None
-    return [LoadPoint("open", num_requests, request_rate=r, arrivals=arrivals) for r in rates]
+    return [LoadPoint("open", num_requests, request_rate=r, arrivals=arrivals)
+            for r in parse_float_list(request_rate or "", "request rates")]
 
 
 def write_article_format(summary: dict[str, Any], path: Path) -> None:

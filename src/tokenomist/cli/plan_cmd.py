@@ -25,12 +25,21 @@ from tokenomist.cli.options import (
     UserOpt,
     speculation,
 )
-from tokenomist.cli.shared import out, parse_int_list, print_json, split_csv
+from tokenomist.cli.shared import out, parse_float_list, parse_int_list, print_json, split_csv
+from tokenomist.deploy.deployment import Deployment
 from tokenomist.economics.mix import parse_length_dist
 from tokenomist.errors import InvalidValueError
 from tokenomist.plan import SLO, Workload
 from tokenomist.plan import plan as run_plan
-from tokenomist.plan.goodput import max_rate_within_slo, open_loop, saturation_rps
+from tokenomist.plan.disaggregation import DEFAULT_TRANSFER_GBPS, compare
+from tokenomist.plan.goodput import (
+    RateSearch,
+    max_rate_within_slo,
+    open_loop,
+    replay,
+    saturation_rps,
+)
+from tokenomist.plan.trace import load_trace
 
 PLAN_SCHEMA = "tokenomist.plan/1"
 SIMULATE_SCHEMA = "tokenomist.simulate/1"
@@ -120,10 +129,10 @@ def plan_cmd(
         raise InvalidValueError(f"--rows must be at least 2, got {rows}")
     wl = _workload(input, output, prefix_hit_rate)
     slo = _slo(ttft_p99, tpot_p99, min_tokens_per_user)
+    if goodput and slo.empty:
+        raise InvalidValueError("--goodput needs an SLO")
     prices = _prices(gpu_hourly_usd)
     hw = _list(hardware)
-    if isinstance(prices, float):
-        prices = {h: prices for h in hw}
     precs: list[str | None] = [None if p == "native" else p for p in _list(precision)]
     spec = speculation(spec_method, spec_draft, spec_tokens, spec_acceptance)
     result = run_plan(model, wl, slo, hardware=hw, engines=_list(engine), precisions=precs,
@@ -132,8 +141,6 @@ def plan_cmd(
                       expert_imbalance=expert_imbalance, tier=tier, usd_per_gpu_hour=prices)
     rate = None
     if goodput and result.best is not None:
-        if slo.empty:
-            raise InvalidValueError("--goodput needs an SLO")
         rate = max_rate_within_slo(result.best.candidate.deployment, wl, slo,
                                    num_requests=num_requests)
     if plot:
@@ -240,28 +247,21 @@ def simulate_cmd(
                             expert_imbalance=expert_imbalance)
     wl = _workload(input, output, prefix_hit_rate)
     slo = _slo(ttft_p99, tpot_p99, min_tokens_per_user)
-    from tokenomist.plan.goodput import RateSearch
     search: RateSearch | None = None
     if trace is not None:
         if max_rate or request_rate:
             raise InvalidValueError("--trace replays its own arrivals: drop --request-rate "
                                     "and --max-rate")
-        from tokenomist.perf.simulator import Simulator
-        from tokenomist.plan.goodput import summarize
-        from tokenomist.plan.trace import load_trace
         reqs = load_trace(trace, speedup=trace_speedup, limit=trace_limit)
         if prefix_hit_rate:
             reqs = reqs.with_cached_prefix(prefix_hit_rate)
-        span = float(reqs.arrival_s.max() - reqs.arrival_s.min())
-        rate = len(reqs) / span if span > 0 else float(len(reqs))
-        replay = summarize(rate, Simulator(d, attribute_prefill=False).run(reqs), slo)
+        r = replay(d, reqs, slo)
         if as_json:
             print_json({"schema_version": SIMULATE_SCHEMA, "model": model,
                         "hardware": d.hardware.id, "tp": tp, "trace": str(trace),
-                        "slo": slo.describe(), "points": [replay.as_dict()]})
+                        "slo": slo.describe(), "points": [r.as_dict()]})
             return
-        r = replay
-        out.print(f"trace {trace}: {len(reqs)} requests at {rate:.3g} req/s on average; "
+        out.print(f"trace {trace}: {len(reqs)} requests at {r.rate:.3g} req/s on average; "
                   f"TTFT p50 {r.ttft_s['p50']:.2f} s, p99 {r.ttft_s['p99']:.2f} s; TPOT p50 "
                   f"{r.tpot_s['p50'] * 1e3:.1f} ms, p99 {r.tpot_s['p99'] * 1e3:.1f} ms; "
                   f"{r.output_tokens_per_s:,.0f} output tokens/s; goodput "
@@ -271,7 +271,7 @@ def simulate_cmd(
     if max_rate:
         search = max_rate_within_slo(d, wl, slo, num_requests=num_requests, seed=seed)
     if request_rate:
-        rates = [_float(x, "--request-rate") for x in _list(request_rate)]
+        rates = parse_float_list(request_rate, "--request-rate")
     elif search is not None:
         rates = []
     else:
@@ -328,22 +328,20 @@ def disagg_cmd(
     tpot_p99: TpotOpt = None,
     min_tokens_per_user: UserOpt = None,
     transfer_gbps: Annotated[float, typer.Option(
-        help="network bandwidth per GPU for KV transfers, GB/s")] = 50.0,
+        help="network bandwidth per GPU for KV transfers, GB/s")] = DEFAULT_TRANSFER_GBPS,
     max_instances: Annotated[int, typer.Option(help="largest pool size tried")] = 8,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Disaggregated prefill/decode pools against co-located serving, within the SLOs."""
-    from tokenomist.plan.disaggregation import compare
-
-    def dep(t: int) -> object:
+    def dep(t: int) -> Deployment:
         return api.load_deployment(model, hardware, tp=t, precision=precision,
                                    kv_dtype=kv_dtype, engine=engine)
 
     d = dep(tp)
     wl = _workload(input, output, prefix_hit_rate)
     slo = _slo(ttft_p99, tpot_p99, min_tokens_per_user)
-    c = compare(d, wl, slo, prefill=dep(prefill_tp) if prefill_tp else None,  # type: ignore[arg-type]
-                decode=dep(decode_tp) if decode_tp else None,  # type: ignore[arg-type]
+    c = compare(d, wl, slo, prefill=None if prefill_tp is None else dep(prefill_tp),
+                decode=None if decode_tp is None else dep(decode_tp),
                 transfer_gbps=transfer_gbps, max_instances=max_instances)
     if as_json:
         print_json({"model": model, "hardware": hardware, "workload": wl.describe(),

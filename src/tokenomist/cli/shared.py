@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import Any, TypeVar
 
 from rich.console import Console
 
@@ -12,6 +12,7 @@ from tokenomist.errors import InvalidValueError
 
 out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+T = TypeVar("T", int, float)
 
 
 def split_csv(text: str) -> list[str]:
@@ -19,17 +20,25 @@ def split_csv(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
-def parse_int_list(text: str, what: str = "batch sizes") -> list[int]:
+def _parse_list(text: str, what: str, kind: type[T], noun: str) -> list[T]:
     items = split_csv(text)
     if not items:
         raise InvalidValueError(f"give {what} as a comma-separated list, e.g. 1,2,4")
     values = []
     for t in items:
         try:
-            values.append(int(t))
+            values.append(kind(t))
         except ValueError:
-            raise InvalidValueError(f"{what}: {t!r} is not an integer") from None
+            raise InvalidValueError(f"{what}: {t!r} is not {noun}") from None
     return values
+
+
+def parse_int_list(text: str, what: str = "batch sizes") -> list[int]:
+    return _parse_list(text, what, int, "an integer")
+
+
+def parse_float_list(text: str, what: str) -> list[float]:
+    return _parse_list(text, what, float, "a number")
 
 
 def print_json(data: Any) -> None:

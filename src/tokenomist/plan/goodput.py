@@ -68,6 +68,16 @@ def summarize(rate: float, r: SimulationResult, slo: SLO, warmup: float = 0.1
         max_running=r.max_running, preemptions=r.preemptions)
 
 
+def replay(d: Deployment, requests: Requests, slo: SLO, *,
+           simulator: Simulator | None = None) -> OpenLoopResult:
+    """Simulate a given list of requests (a trace) at its own arrival times; its rate is
+    its requests over the span of its arrivals."""
+    span = float(requests.arrival_s.max() - requests.arrival_s.min())
+    rate = len(requests) / span if span > 0 else float(len(requests))
+    sim = simulator or Simulator(d, attribute_prefill=False)
+    return summarize(rate, sim.run(requests), slo)
+
+
 def open_loop(d: Deployment, workload: Workload, rate: float, slo: SLO, *,
               num_requests: int = 2000, seed: int = 0,
               simulator: Simulator | None = None) -> OpenLoopResult:

@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from tokenomist.arch.accounting import moe_spec
 from tokenomist.arch.presets import resolve_model
 from tokenomist.arch.spec import ModelArch
 from tokenomist.deploy.deployment import Deployment
 from tokenomist.deploy.engine import EngineProfile, resolve_engine
 from tokenomist.deploy.speculative import Speculation
-from tokenomist.economics.prices import gpu_price
-from tokenomist.errors import InvalidValueError, TokenomistError
+from tokenomist.economics.prices import TIERS, gpu_price
+from tokenomist.errors import InvalidValueError, TokenomistError, UnknownNameError
 from tokenomist.hardware.catalog import Accelerator, resolve_hardware
 from tokenomist.perf.steady_state import steady_state
 from tokenomist.plan.frontier import pareto_front
@@ -109,7 +110,8 @@ class PlanResult:
     candidates: int = 0
 
 
-def enumerate_candidates(model: str | ModelArch, hardware: Sequence[str] = DEFAULT_HARDWARE,
+def enumerate_candidates(model: str | ModelArch,
+                         hardware: Sequence[str | Accelerator] = DEFAULT_HARDWARE,
                          *, engines: Sequence[str | EngineProfile] = ("vllm",),
                          precisions: Sequence[str | None] = (None, "fp8"),
                          kv_dtypes: Sequence[str] = ("bf16",),
@@ -117,25 +119,29 @@ def enumerate_candidates(model: str | ModelArch, hardware: Sequence[str] = DEFAU
                          expert_parallel: bool = True,
                          speculative: Speculation | None = None,
                          expert_imbalance: float = 1.0, tier: str = "low_cost",
-                         usd_per_gpu_hour: dict[str, float] | None = None
+                         usd_per_gpu_hour: float | dict[str, float] | None = None
                          ) -> tuple[list[Candidate], list[str]]:
-    """Valid deployments that fit; and why the others were left out."""
+    """Valid deployments that fit; and why the others were left out.
+
+    ``hardware``: catalog names or accelerators (a user's file). ``usd_per_gpu_hour``: one
+    price for every accelerator, or prices by accelerator (any name the catalog resolves);
+    the others are priced from the catalog's ``tier``."""
     arch = model if isinstance(model, ModelArch) else resolve_model(model)
-    accs: list[Accelerator] = [resolve_hardware(h) for h in hardware]
+    accs = [h if isinstance(h, Accelerator) else resolve_hardware(h) for h in hardware]
     profiles = [e if isinstance(e, EngineProfile) else resolve_engine(e) for e in engines]
+    prices = _prices_by_id(accs, usd_per_gpu_hour, tier)
+    is_moe = moe_spec(arch) is not None
     out: list[Candidate] = []
     skipped: list[str] = []
-    prices = usd_per_gpu_hour or {}
     for acc in accs:
-        try:
-            price = gpu_price(acc, prices.get(acc.id), tier)
-        except TokenomistError as err:
-            skipped.append(f"{acc.id}: {err}")
+        if acc.id not in prices:
+            skipped.append(f"{acc.id}: the catalog has no {tier} price for it; give "
+                           "--gpu-hourly-usd")
             continue
         for eng, prec, kv, tp, pp in itertools.product(profiles, precisions, kv_dtypes, tps,
                                                        pps):
             eps = [1]
-            if expert_parallel and tp > 1 and _is_moe(arch):
+            if expert_parallel and tp > 1 and is_moe:
                 eps.append(tp)
             for ep in eps:
                 try:
@@ -150,13 +156,33 @@ def enumerate_candidates(model: str | ModelArch, hardware: Sequence[str] = DEFAU
                 except InvalidValueError as err:
                     skipped.append(f"{acc.id} TP{tp} PP{pp} EP{ep} {prec or 'native'}: {err}")
                     continue
-                out.append(Candidate(d, price.usd_per_gpu_hour))
+                out.append(Candidate(d, prices[acc.id]))
     return out, list(dict.fromkeys(skipped))
 
 
-def _is_moe(arch: ModelArch) -> bool:
-    from tokenomist.arch.accounting import moe_spec
-    return moe_spec(arch) is not None
+def _prices_by_id(accs: Sequence[Accelerator], given: float | dict[str, float] | None,
+                  tier: str) -> dict[str, float]:
+    """USD per GPU-hour of each accelerator that has a price: the user's (checked once:
+    positive, and keyed by accelerators being searched), else the catalog's tier."""
+    if tier not in TIERS:
+        raise UnknownNameError("price tier", tier, TIERS)
+    ids = [a.id for a in accs]
+    by_id: dict[str, float] = {}
+    if isinstance(given, dict):
+        for name, usd in given.items():
+            acc_id = next((a.id for a in accs if a.id == name), None) \
+                or resolve_hardware(name).id
+            if acc_id not in ids:
+                raise InvalidValueError(f"--gpu-hourly-usd {name}={usd}: {acc_id} is not among "
+                                        f"the accelerators searched ({', '.join(ids)})")
+            by_id[acc_id] = gpu_price(None, usd, tier).usd_per_gpu_hour
+    elif given is not None:
+        usd = gpu_price(None, given, tier).usd_per_gpu_hour
+        by_id = dict.fromkeys(ids, usd)
+    for acc in accs:
+        if acc.id not in by_id and acc.price(tier) is not None:
+            by_id[acc.id] = gpu_price(acc, None, tier).usd_per_gpu_hour
+    return by_id
 
 
 def evaluate(candidates: Sequence[Candidate], workload: Workload, slo: SLO,
@@ -183,11 +209,12 @@ def evaluate(candidates: Sequence[Candidate], workload: Workload, slo: SLO,
         per_req = usd_per_s / ss.requests_per_s
         meets = slo.meets(ss.ttft_p99_s, ss.tpot_s)
         bottleneck = ss.bottleneck
+        per_gpu, per_user = ss.output_tokens_per_s_per_gpu, ss.tokens_per_s_per_user
         for k in range(conc.size):
             configs.append(Config(
                 candidate=cand, concurrency=int(conc[k]), running=float(ss.running[k]),
-                tokens_per_s_per_gpu=float(out_tps[k] / d.num_gpus),
-                tokens_per_s_per_user=float(1.0 / ss.tpot_s[k]), ttft_s=float(ss.ttft_s[k]),
+                tokens_per_s_per_gpu=float(per_gpu[k]),
+                tokens_per_s_per_user=float(per_user[k]), ttft_s=float(ss.ttft_s[k]),
                 ttft_p99_s=float(ss.ttft_p99_s[k]), tpot_s=float(ss.tpot_s[k]),
                 e2e_s=float(ss.e2e_s[k]), usd_per_million_output=float(all_in[k]),
                 usd_per_million_input_attributed=float(per_in[k]),
@@ -209,13 +236,13 @@ def frontier_of(configs: Sequence[Config]) -> list[Config]:
 
 
 def plan(model: str | ModelArch, workload: Workload, slo: SLO, *,
-         hardware: Sequence[str] = DEFAULT_HARDWARE,
+         hardware: Sequence[str | Accelerator] = DEFAULT_HARDWARE,
          engines: Sequence[str | EngineProfile] = ("vllm",),
          precisions: Sequence[str | None] = (None, "fp8"), kv_dtypes: Sequence[str] = ("bf16",),
          tps: Sequence[int] = (1, 2, 4, 8), pps: Sequence[int] = (1,),
          concurrency: Sequence[int] = CONCURRENCY, speculative: Speculation | None = None,
          expert_imbalance: float = 1.0, tier: str = "low_cost",
-         usd_per_gpu_hour: dict[str, float] | None = None) -> PlanResult:
+         usd_per_gpu_hour: float | dict[str, float] | None = None) -> PlanResult:
     """Search, evaluate, and pick: see the module docstring."""
     cands, skipped = enumerate_candidates(
         model, hardware, engines=engines, precisions=precisions, kv_dtypes=kv_dtypes,

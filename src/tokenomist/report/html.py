@@ -20,6 +20,7 @@ from tokenomist.calibrate.observations import load_measured
 from tokenomist.deploy.deployment import Deployment
 from tokenomist.economics.prices import gpu_price
 from tokenomist.economics.token_cost import price_by_attribution
+from tokenomist.hardware.catalog import resolve_hardware
 from tokenomist.plan import DEFAULT_HARDWARE, SLO, Workload
 from tokenomist.plan import plan as run_plan
 from tokenomist.plan.goodput import open_loop, saturation_rps
@@ -100,9 +101,17 @@ def build_report(inp: ReportInputs) -> str:
             figures.append(_img(t / "compare.png", "Model vs measured throughput"))
         # planning: the frontier across accelerators, goodput of this deployment
         wl = Workload.fixed(inp.input_tokens, max(inp.output_tokens, 2))
-        hw = tuple(dict.fromkeys((d.hardware.id, *inp.compare_hardware)))
-        planned = run_plan(d.model, wl, inp.slo, hardware=hw, engines=[d.engine],
-                           kv_dtypes=[d.kv_dtype])
+        # (this deployment is one of the candidates: its accelerator, degrees, precision
+        # and price are in the search)
+        accs = {d.hardware.id: d.hardware}
+        for name in inp.compare_hardware:
+            acc = resolve_hardware(name)
+            accs.setdefault(acc.id, acc)
+        planned = run_plan(d.model, wl, inp.slo, hardware=list(accs.values()),
+                           engines=[d.engine], kv_dtypes=[d.kv_dtype],
+                           tps=sorted({1, 2, 4, 8, d.tp}), pps=sorted({1, d.pp}),
+                           precisions=list(dict.fromkeys((None, "fp8", d.precision))),
+                           usd_per_gpu_hour={d.hardware.id: price.usd_per_gpu_hour})
         plots.plot_frontier(planned, t / "frontier.png")
         figures.append(_img(t / "frontier.png", "Throughput-interactivity frontier per "
                                                 "accelerator"))
