@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -167,3 +168,23 @@ def test_decode_stretch_in_closed_form_equals_step_by_step(model: str) -> None:
     k, dt, _ = sim.stretch_steps(ctx0.size, ctx0, k_max, until)
     assert k == 301
     assert dt == pytest.approx(float(cum[300]), rel=1e-9)
+
+
+def test_incremental_scheduler_with_every_layer_windowed(tmp_path: Path) -> None:
+    """A Mistral-7B-v0.1-style config (every layer slides, no full attention): a decoder
+    whose context sits in the last page below the window holds a full window's pages and
+    never needs another (the incremental scheduler used to search for it forever)."""
+    import json
+    from importlib import resources
+
+    preset = json.loads(resources.files("tokenomist").joinpath(
+        "data/models/llama-3.1-8b.json").read_text())
+    cfg = {**preset["config"], "model_type": "mistral", "sliding_window": 4096}
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    d = load_deployment(str(tmp_path / "config.json"), "h100-sxm", tp=1)
+    assert d.model.windows == (4096,)
+    rng = np.random.default_rng(5)
+    varied = Requests.poisson(20.0, 300, rng.integers(10, 6000, 300),
+                              rng.integers(1, 600, 300), seed=2)
+    for reqs in (Requests.burst(1, 4090, 20), Requests.burst(64, 4000, 200), varied):
+        _same_run(Simulator(d, fast=False).run(reqs), Simulator(d).run(reqs))

@@ -124,8 +124,8 @@ class FastRun:
         # the cost grows by at most one token per token: search the first context whose
         # pages exceed the held ones between ctx + 1 and ctx + 1 + page / growth rate
         grow = self.growth
-        if grow <= 0.0 and ctx + 1 >= self.widest:
-            return  # windows only, all full: never grows again
+        if grow <= 0.0 and held >= self._blocks(self.widest):
+            return  # windows only: it already holds the pages of a full window
         if grow > 0.0 and ctx + 1 >= self.widest:
             # past every window the cost is linear, A + grow x context: solve, then step
             # to the exact boundary of the (rounded) page count
