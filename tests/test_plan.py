@@ -15,6 +15,7 @@ import pytest
 from tokenomist import load_deployment
 from tokenomist.arch import resolve_model
 from tokenomist.deploy.speculative import Speculation
+from tokenomist.errors import InvalidValueError
 from tokenomist.perf.simulator import Requests, Simulator
 from tokenomist.perf.steady_state import steady_state
 from tokenomist.perf.step_cost import CostModel, decode_load
@@ -368,7 +369,7 @@ def test_prices_reach_every_accelerator_however_it_is_named() -> None:
     """One price for all, prices keyed by any name the catalog resolves, and accelerators
     given as objects (a user's file) are all priced as given; a key outside the search, a
     non-positive price or an unknown tier is an error, not a silently skipped GPU."""
-    from tokenomist.errors import InvalidValueError, UnknownNameError
+    from tokenomist.errors import UnknownNameError
     from tokenomist.hardware.catalog import resolve_hardware
     from tokenomist.plan.search import enumerate_candidates
 
@@ -397,3 +398,13 @@ def test_disagg_rejects_a_zero_pool_tp() -> None:
     r = _run("disagg", "--model", "llama-3.1-8b", "--tp", "1", "--prefill-tp", "0")
     assert r.returncode != 0 and "Traceback" not in r.stderr
     assert "tp" in r.stderr.lower()
+
+
+def test_prefill_pool_checks_its_prompts_like_the_engine() -> None:
+    """A prefill-only replica of an engine that does not chunk cannot take a prompt over
+    its step budget (the steady state and the simulator already refused it)."""
+    from tokenomist.perf.steady_state import prefill_capacity
+    d = load_deployment("llama-3.1-8b", "h100-sxm", tp=1, engine="trtllm")
+    with pytest.raises(InvalidValueError, match="does not chunk"):
+        prefill_capacity(d, 10000)
+    assert prefill_capacity(d, 4000).requests_per_s > 0

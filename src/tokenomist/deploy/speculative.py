@@ -57,8 +57,3 @@ class Speculation:
         """Positions the target processes per decoding sequence and step."""
         return self.num_tokens + 1
 
-    def describe(self) -> str:
-        who = self.draft_model.name if self.draft_model is not None else \
-            f"{self.mtp_layers} MTP layer(s)"
-        return (f"speculative decoding ({self.method}: {who}), k={self.num_tokens}, "
-                f"acceptance {self.acceptance:.2f} -> {self.tokens_per_step:.2f} tokens/step")

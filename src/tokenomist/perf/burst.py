@@ -39,6 +39,7 @@ from numpy.typing import NDArray
 from tokenomist.arch.accounting import causal_pairs, chunk_keys
 from tokenomist.deploy.deployment import Deployment
 from tokenomist.errors import InvalidValueError
+from tokenomist.perf.simulator import prompt_over_budget
 from tokenomist.perf.step_cost import CostModel, StepLoad, without_prefill
 
 Array = NDArray[np.float64]
@@ -560,7 +561,6 @@ class BurstEstimator:
                 f"input + output = {i + o} tokens exceeds the {limit}-token context of "
                 f"{self.d.model.name}")
         if not self.chunked and i > self.budget:
-            from tokenomist.perf.simulator import prompt_over_budget
             raise InvalidValueError(prompt_over_budget(self.d, i))
         raise InvalidValueError(
             f"one request of {i + o} tokens needs more KV cache than the deployment "

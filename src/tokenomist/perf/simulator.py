@@ -158,7 +158,7 @@ class Simulator:
         self.max_seqs = s.max_num_seqs
         self.block = s.kv_block_size
         self.total_blocks = plan.kv_blocks
-        self.watermark_blocks = int(s.watermark * self.total_blocks)
+        self.watermark_blocks = self.total_blocks - plan.usable_blocks(s.watermark)
         self.windows = deployment.model.windows
         self.shares = plan.window_shares
         self.chunked = s.chunked_prefill
@@ -420,15 +420,16 @@ class Simulator:
         return self.stretch_steps(run.size, ctx0, k_max, until_arrival)
 
     def stretch_steps(self, b_run: int, ctx0: Array | Callable[[], Array], k_max: int,
-                      until_arrival: float, ctx_sum: float = 0.0, ctx_max: float = 0.0,
+                      until_arrival: float, ctx_max: float = 0.0,
                       keys: tuple[tuple[float, ...], tuple[float, ...]] | None = None
                       ) -> tuple[int, float, dict[str, float]]:
         """Up to ``k_max`` pure-decode steps of ``b_run`` sequences holding ``ctx0`` tokens
         each, stopping with the step during which ``until_arrival`` seconds pass. Returns
         (steps, seconds, breakdown). ``ctx0`` may be a function that builds the contexts,
-        with their sum and maximum given: it is called only if the closed form does not
+        with their maximum and ``keys`` given: it is called only if the closed form does not
         apply. ``keys``: (keys per window of the first step, their rise per step), when no
         sequence reaches a window during the stretch."""
+        ctx_sum = 0.0  # (read only without keys, when ctx0 is the contexts themselves)
         if not callable(ctx0):
             ctx_sum, ctx_max = float(np.sum(ctx0)), float(np.max(ctx0))
         fast = self._affine_stretch(b_run, ctx_sum, ctx_max, k_max, until_arrival, keys)

@@ -42,12 +42,12 @@ def applies(sim: Simulator) -> bool:
 
 
 class FastRun:
-    """One simulation (mutable state); call :meth:`run` once."""
+    """One simulation's mutable state, stepped by :meth:`Simulator.run` (the ``_Run``
+    protocol: schedule, load, apply, decode_stretch, advance)."""
 
     def __init__(self, sim: Simulator, requests: Requests) -> None:
         self.sim = sim
         n = len(requests)
-        self.n = n
         self.inp: list[int] = requests.input_tokens.tolist()
         self.out: list[int] = requests.output_tokens.tolist()
         cached = requests.cached_tokens

@@ -37,6 +37,7 @@ from tokenomist.arch.accounting import causal_pairs, chunk_keys
 from tokenomist.deploy.deployment import Deployment
 from tokenomist.errors import InvalidValueError
 from tokenomist.perf.burst import concurrency_limit
+from tokenomist.perf.simulator import prompt_over_budget
 from tokenomist.perf.step_cost import CostModel, StepLoad, decode_load
 
 Array = NDArray[np.float64]
@@ -117,7 +118,6 @@ def steady_state(d: Deployment, input_tokens: float, output_tokens: float,
     cached = math.floor(i_tok * prefix_hit_rate)
     i_new = i_tok - cached  # prompt tokens computed
     if not s.chunked_prefill and i_new > budget:
-        from tokenomist.perf.simulator import prompt_over_budget
         raise InvalidValueError(prompt_over_budget(d, int(i_new)))
 
     cap = float(concurrency_limit(d, int(i_tok), int(o_tok)))
@@ -127,7 +127,8 @@ def steady_state(d: Deployment, input_tokens: float, output_tokens: float,
     room = np.maximum(budget - n, 1.0) if s.mixed_batches else np.full_like(n, budget)
     d_dec = n.copy()
     lam = n / dec_steps
-    for _ in range(4):  # decoders, room and prefill share settle in a few passes
+    # decoders, room and prefill share settle in a few passes (at once without mixing)
+    for _ in range(4 if s.mixed_batches else 1):
         chunk = np.minimum(room, i_new) if s.chunked_prefill else np.full_like(room, i_new)
         whole = chunk >= i_new
         # a prefill step holds as many whole prompts as fit and are waiting: about the
@@ -157,17 +158,14 @@ def steady_state(d: Deployment, input_tokens: float, output_tokens: float,
     dec_keys_each = np.array([_window_mean(ctx_lo, ctx_hi, w) for w in windows])
     eager_dec = s.runs_eager(d_dec, ctx_hi, False)
     dec = _decode_step(d_dec, dec_keys_each, windows, eager_dec)
-    pairs_prompt = np.array([float(causal_pairs(np.array([i_new]), w,
-                                                np.array([float(cached)]))[0])
-                             for w in windows])
+    pairs_prompt = np.array([float(causal_pairs(i_new, w, cached)) for w in windows])
     # cached keys the chunks of one prompt read, per window, for each concurrency's chunk
     keys_prompt = np.stack([chunk_keys(i_new, np.atleast_1d(chunk), w, cached)
                             for w in windows])
-    per_step_pairs = np.outer(pairs_prompt, np.ones_like(d_dec)) * \
-        (tokens_pre / i_new)  # pairs of the prefill work in one step
+    per_step_pairs = pairs_prompt[:, None] * (tokens_pre / i_new)  # of one step's prefill
     per_step_keys = keys_prompt * (tokens_pre / i_new)
     dec_in_mixed = d_dec if s.mixed_batches else np.zeros_like(d_dec)
-    eager_mix = s.runs_eager(d_dec, ctx_hi, True)
+    eager_mix = s.runs_eager(dec_in_mixed + prompts, ctx_hi, True)
     mixed = StepLoad(
         tokens=dec_in_mixed + tokens_pre, seqs=dec_in_mixed + prompts,
         decode_seqs=dec_in_mixed,
@@ -253,14 +251,18 @@ def prefill_capacity(d: Deployment, input_tokens: float, *, prefix_hit_rate: flo
     budget = float(s.max_num_batched_tokens)
     cached = math.floor(float(input_tokens) * prefix_hit_rate)
     i_new = float(input_tokens) - cached
+    if not i_new >= 1.0:
+        raise InvalidValueError(f"a prefill needs at least one new prompt token, got {i_new}")
+    if not s.chunked_prefill and i_new > budget:
+        raise InvalidValueError(prompt_over_budget(d, int(i_new)))
     chunk = min(budget, i_new) if s.chunked_prefill else i_new
     whole = chunk >= i_new
     prompts = max(math.floor(budget / i_new), 1) if whole else 1.0
     tokens_pre = prompts * i_new if whole else chunk
     chunks = 1.0 if whole else math.ceil(i_new / chunk)
     windows = d.model.windows
-    pairs = np.array([float(causal_pairs(np.array([i_new]), w, np.array([float(cached)]))[0])
-                      for w in windows]) * (tokens_pre / i_new)
+    pairs = np.array([float(causal_pairs(i_new, w, cached)) for w in windows]) \
+        * (tokens_pre / i_new)
     keys = np.array([float(chunk_keys(i_new, chunk, w, cached)) for w in windows]) \
         * (tokens_pre / i_new)
     zero = np.zeros(1)

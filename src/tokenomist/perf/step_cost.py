@@ -125,6 +125,19 @@ class StepBreakdown:
     def total(self) -> Num:
         return self.compute + self.memory + self.communication + self.overhead
 
+    def __add__(self, other: StepBreakdown) -> StepBreakdown:
+        return StepBreakdown(compute=self.compute + other.compute,
+                             memory=self.memory + other.memory,
+                             communication=self.communication + other.communication,
+                             overhead=self.overhead + other.overhead)
+
+    def scaled(self, f: Num, overhead: Num | None = None) -> StepBreakdown:
+        """Kernel and communication times times f; the overhead as given (by default
+        times f as well)."""
+        return StepBreakdown(compute=f * self.compute, memory=f * self.memory,
+                             communication=f * self.communication,
+                             overhead=f * self.overhead if overhead is None else overhead)
+
 
 @dataclass(frozen=True)
 class CostConstants:
@@ -349,24 +362,16 @@ class CostModel:
                 prefill_keys=_scale_keys(load.prefill_keys, micro),
                 eager=load.eager)
             stage = self.stage_time(scaled, width)
-            stage = StepBreakdown(compute=stage.compute * c.pp, memory=stage.memory * c.pp,
-                                  communication=stage.communication * c.pp,
-                                  overhead=stage.overhead)
+            stage = stage.scaled(float(c.pp), overhead=stage.overhead)
         else:
             stage = self.stage_time(load, width)
         if spec is not None:
-            draft = self._draft_time(load)
-            stage = StepBreakdown(compute=stage.compute + draft.compute,
-                                  memory=stage.memory + draft.memory,
-                                  communication=stage.communication + draft.communication,
-                                  overhead=stage.overhead + draft.overhead)
+            stage = stage + self._draft_time(load)
         active = _num(load.tokens) > 0
         eager = _num(load.eager)
         overhead = _where(active, e.step_overhead_s + e.seq_overhead_s * seqs
                             + eager * e.eager_layer_overhead_s * c.layers * c.pp, 0.0)
-        return StepBreakdown(compute=stage.compute, memory=stage.memory,
-                             communication=stage.communication,
-                             overhead=stage.overhead + overhead)
+        return replace(stage, overhead=stage.overhead + overhead)
 
 
     def _draft_time(self, load: StepLoad) -> StepBreakdown:
@@ -382,9 +387,7 @@ class CostModel:
             windows = self.draft.deployment.model.windows
             d_load = decode_load(dec, mean_ctx, windows)
             bd = self.draft.stage_time(d_load)
-            return StepBreakdown(compute=k * bd.compute, memory=k * bd.memory,
-                                 communication=k * bd.communication,
-                                 overhead=0.0 * bd.compute)
+            return bd.scaled(k, overhead=0.0 * bd.compute)
         # multi-token prediction: the MTP layer(s) of the model and its shared LM head
         d_load = decode_load(dec, mean_ctx, self.deployment.model.windows)
         bd = self.stage_time(d_load)
@@ -423,6 +426,12 @@ def without_prefill(load: StepLoad) -> StepLoad:
 def decode_load(batch: ArrayLike, context: ArrayLike, windows: tuple[int | None, ...],
                 eager: ArrayLike = 0.0) -> StepLoad:
     """A decode-only step: ``batch`` sequences each attending to ``context`` keys."""
+    if isinstance(batch, float) and isinstance(context, float) and isinstance(eager, float):
+        # one step (the simulator's scalar path, e.g. a drafter's proposals)
+        none = (0.0,) * len(windows)
+        keys_t = tuple(batch * (context if w is None else min(context, w)) for w in windows)
+        return StepLoad(tokens=batch, seqs=batch, decode_seqs=batch, logits=batch,
+                        decode_keys=keys_t, prefill_pairs=none, prefill_keys=none, eager=eager)
     b = np.asarray(batch, float)
     ctx = np.asarray(context, float)
     keys = np.stack([b * (ctx if w is None else np.minimum(ctx, w)) for w in windows])
