@@ -159,3 +159,37 @@ def test_unreachable_server_is_a_clear_error(tmp_path: Path) -> None:
     assert r.returncode == 2
     assert "Traceback" not in r.stderr
     assert "probe" in r.stderr or "reach" in r.stderr
+
+
+@pytest.mark.parametrize(("choice", "ok", "error"), [
+    ({"message": {"content": "hi"}, "finish_reason": "stop"}, True, None),
+    ({"text": "hi", "finish_reason": "length"}, True, None),
+    ({"message": {"content": "hi"}, "finish_reason": "content_filter"}, False,
+     "finish reason 'content_filter'"),
+    ({"message": {"content": ""}, "finish_reason": "stop"}, False, "no tokens received"),
+    ({"message": {"content": "hi"}}, False, "response has no finish_reason"),
+])
+def test_a_whole_response_is_judged_like_a_stream(choice: dict[str, object], ok: bool,
+                                                  error: str | None) -> None:
+    """Without streaming, a request that did not finish normally is a failure too (a
+    content filter or an abort used to count as a success)."""
+    import asyncio
+
+    import httpx
+
+    from tokenomist.bench.client import Endpoint, send
+    from tokenomist.bench.requests_log import RequestRecord
+
+    def reply(_: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"choices": [choice]})
+
+    async def go() -> RequestRecord:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(reply)) as client:
+            rec = RequestRecord(point="p", index=0, warmup=False, intended_start=0.0,
+                                requested_output_tokens=4)
+            return await send(client, Endpoint("http://x/v1", "m", stream=False), "hello",
+                              rec, 0.0, 5.0)
+
+    rec = asyncio.run(go())
+    assert rec.ok is ok
+    assert rec.error == error

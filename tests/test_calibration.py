@@ -278,3 +278,30 @@ def test_bad_results_file_named_field_no_traceback(tmp_path: Path, content: str,
     assert message in r.stderr + r.stdout
     assert "Traceback" not in r.stderr
     assert not (tmp_path / "p.json").exists()
+
+
+_GOOD_POINT = {"completed": 4, "elapsed_s": 10.0, "input_tokens": 200, "output_tokens": 100,
+               "output_tokens_per_s": 40.0}
+
+
+@pytest.mark.parametrize(("points", "field"), [
+    ({"a": 1}, "points"),
+    (["x"], "points[0]"),
+    ([{**_GOOD_POINT, "completed": "x"}], "points[0].completed"),
+    ([{**_GOOD_POINT, "e2e_s": 5}], "points[0].e2e_s"),
+    ([{**_GOOD_POINT, "ttft_s": {"mean": "fast"}}], "points[0].ttft_s.mean"),
+    ([{**_GOOD_POINT, "output_tokens_per_s": 0}], "points[0].output_tokens_per_s"),
+])
+def test_malformed_bench_summary_names_the_field(tmp_path: Path, points: object,
+                                                 field: str) -> None:
+    """Each of these raised AttributeError, ValueError or SciPy's 'Residuals are not
+    finite' instead of naming what is wrong."""
+    from tokenomist.calibrate.observations import load_measured
+    from tokenomist.errors import ConfigError
+    f = tmp_path / "s.json"
+    f.write_text(json.dumps({"schema_version": "tokenomist.bench/1", "points": points}))
+    with pytest.raises(ConfigError) as exc:
+        load_measured(f)
+    assert field in str(exc.value)
+    f.write_text(json.dumps({"schema_version": "tokenomist.bench/1", "points": [_GOOD_POINT]}))
+    assert load_measured(f)[0].output_tokens_per_s == 40.0

@@ -115,16 +115,12 @@ async def send(client: httpx.AsyncClient, ep: Endpoint, prompt: str, rec: Reques
                 return rec
             data = resp.json()
             # a whole response: the text of a completion, or the message of a chat
-            text, _, reason = _chunk_text(data, "completions")
-            msg = (data.get("choices") or [{}])[0].get("message") or {}
-            rec.finish_reason = reason
+            ch = (data.get("choices") or [{}])[0]
+            text = ch.get("text") or (ch.get("message") or {}).get("content")
+            rec.finish_reason = ch.get("finish_reason")
             _usage(rec, data)
-            if rec.finish_reason is None:
-                rec.error = "response has no finish_reason"
-            elif not (text or msg.get("content")) and (rec.completion_tokens or 0) == 0:
-                rec.error = "empty completion"
-            else:
-                rec.ok = True
+            _verdict(rec, bool(text) or (rec.completion_tokens or 0) > 0,
+                     "response has no finish_reason")
     except httpx.TimeoutException:
         rec.error = "timeout"
     except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError,
@@ -197,11 +193,18 @@ async def _stream(client: httpx.AsyncClient, ep: Endpoint, body: dict[str, Any],
             _usage(rec, obj)
     rec.end = time.monotonic() - clock0
     _settle_tokens(rec, texts, counted)
+    _verdict(rec, rec.first_token is not None, "stream ended without a finish reason"
+             + ("" if done else " or [DONE]"))
+
+
+def _verdict(rec: RequestRecord, got_tokens: bool, no_reason: str) -> None:
+    """A request succeeded if it finished normally (stop or length) with some tokens,
+    streamed or not; otherwise its error says why."""
     if rec.finish_reason is None:
-        rec.error = "stream ended without a finish reason" + ("" if done else " or [DONE]")
+        rec.error = no_reason
     elif rec.finish_reason not in ("stop", "length", "eos"):
         rec.error = f"finish reason {rec.finish_reason!r}"
-    elif rec.first_token is None:
+    elif not got_tokens:
         rec.error = "no tokens received"
     else:
         rec.ok = True

@@ -25,23 +25,48 @@ def _num(d: dict[str, Any], key: str, source: str, where: str = "") -> float:
     return float(v)
 
 
+def _positive(d: dict[str, Any], key: str, source: str, where: str = "") -> float:
+    v = _num(d, key, source, where)
+    if v <= 0:
+        raise ConfigError(source, f"{where}{key}", f"must be positive, got {v}")
+    return v
+
+
+def _mean_of(p: dict[str, Any], key: str, source: str, where: str) -> float | None:
+    """The mean of a statistics object (``{"mean": ..., "p50": ...}``), if any."""
+    stats = p.get(key)
+    if stats is None:
+        return None
+    if not isinstance(stats, dict):
+        raise ConfigError(source, f"{where}{key}", "must be an object of statistics")
+    mean = stats.get("mean")
+    return None if mean is None else _num(stats, "mean", source, f"{where}{key}.")
+
+
 def _bench_points(data: dict[str, Any], source: str) -> list[MeasuredPoint]:
+    points = data.get("points")
+    if not isinstance(points, list):
+        raise ConfigError(source, "points", "must be a list of load points")
     out = []
-    for k, p in enumerate(data.get("points") or []):
+    for k, p in enumerate(points):
         where = f"points[{k}]."
+        if not isinstance(p, dict):
+            raise ConfigError(source, f"points[{k}]", "must be an object")
         if not p.get("completed"):
             continue
-        elapsed = _num(p, "elapsed_s", source, where)
-        mean_e2e = (p.get("e2e_s") or {}).get("mean")
-        out_tokens = _num(p, "output_tokens", source, where)
+        n = int(_positive(p, "completed", source, where))
+        elapsed = _positive(p, "elapsed_s", source, where)
+        mean_e2e = _mean_of(p, "e2e_s", source, where)
+        out_tokens = _positive(p, "output_tokens", source, where)
         load = p.get("load", "burst")
-        n = int(p["completed"])
         out.append(MeasuredPoint(
-            batch_size=int(p.get("batch_size") or n), input_tokens=round(_num(
+            batch_size=int(p.get("batch_size") or n), input_tokens=round(_positive(
                 p, "input_tokens", source, where)), output_tokens=out_tokens,
-            elapsed_s=elapsed, output_tokens_per_s=_num(p, "output_tokens_per_s", source, where),
+            elapsed_s=elapsed,
+            output_tokens_per_s=_positive(p, "output_tokens_per_s", source, where),
             max_output_tokens=int(p.get("requested_output_tokens") or round(out_tokens)),
-            ttft_s=(p.get("ttft_s") or {}).get("mean"), tpot_s=(p.get("tpot_s") or {}).get("mean"),
+            ttft_s=_mean_of(p, "ttft_s", source, where),
+            tpot_s=_mean_of(p, "tpot_s", source, where),
             request_tokens_per_s=out_tokens / mean_e2e if mean_e2e else None, source=source,
             load=load, concurrency=p.get("concurrency"), request_rate=p.get("request_rate"),
             num_requests=n))
@@ -54,10 +79,8 @@ def _vllm_points(data: dict[str, Any], source: str) -> list[MeasuredPoint]:
     n = int(_num(data, "completed", source))
     if n < 1:
         raise ConfigError(source, "completed", "no completed requests")
-    duration = _num(data, "duration", source)
-    if duration <= 0:
-        raise ConfigError(source, "duration", "must be positive")
-    out_total = _num(data, "total_output_tokens", source)
+    duration = _positive(data, "duration", source)
+    out_total = _positive(data, "total_output_tokens", source)
     in_total = _num(data, "total_input_tokens", source)
     rate = data.get("request_rate")
     conc = data.get("max_concurrency")
