@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,9 +14,8 @@ from tokenomist.bench.client import Endpoint
 from tokenomist.bench.load import BenchConfig, LoadPoint, run_bench
 from tokenomist.bench.requests_log import RecordWriter, read_records
 from tokenomist.bench.results_io import load_results
+from tokenomist.testing.cli import run_cli
 from tokenomist.testing.mock_server import MockConfig, MockServer
-
-CLI = [sys.executable, "-m", "tokenomist"]
 
 
 @pytest.fixture
@@ -131,10 +128,9 @@ def test_records_survive_an_interrupted_run(server: MockServer, tmp_path: Path) 
 def test_cli_contract_and_straight_to_price(server: MockServer, tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     article = tmp_path / "article.json"
-    r = subprocess.run([*CLI, "bench", "--base-url", server.base_url, "--model", "mock",
-                        "--input-tokens", "30", "--output-tokens", "10", "--batch-sizes", "1,2",
-                        "--output", str(out), "--article-format", str(article)],
-                       capture_output=True, text=True, timeout=120)
+    r = run_cli("bench", "--base-url", server.base_url, "--model", "mock",
+                "--input-tokens", "30", "--output-tokens", "10", "--batch-sizes", "1,2",
+                "--output", str(out), "--article-format", str(article), timeout=120)
     assert r.returncode == 0, r.stderr
     data = json.loads(out.read_text())
     assert data["schema_version"] == "tokenomist.bench/1"
@@ -146,16 +142,16 @@ def test_cli_contract_and_straight_to_price(server: MockServer, tmp_path: Path) 
     # the article's format round-trips, and both files price without editing
     assert [p.batch_size for p in load_results(article).points] == [1, 2]
     for path in (out, article):
-        r = subprocess.run([*CLI, "price", str(path), "--gpu-hourly-usd", "2", "--num-gpus",
-                            "1", "--json"], capture_output=True, text=True, timeout=120)
+        r = run_cli("price", str(path), "--gpu-hourly-usd", "2", "--num-gpus",
+                    "1", "--json", timeout=120)
         assert r.returncode == 0, r.stderr
         assert json.loads(r.stdout)["points"][0]["usd_per_million_output"] > 0
 
 
 def test_unreachable_server_is_a_clear_error(tmp_path: Path) -> None:
-    r = subprocess.run([*CLI, "bench", "--base-url", "http://127.0.0.1:9/v1", "--model", "x",
-                        "--batch-sizes", "1", "--output", str(tmp_path / "o.json"),
-                        "--timeout", "2"], capture_output=True, text=True, timeout=60)
+    r = run_cli("bench", "--base-url", "http://127.0.0.1:9/v1", "--model", "x",
+                "--batch-sizes", "1", "--output", str(tmp_path / "o.json"),
+                "--timeout", "2", timeout=60)
     assert r.returncode == 2
     assert "Traceback" not in r.stderr
     assert "probe" in r.stderr or "reach" in r.stderr

@@ -10,8 +10,6 @@ never been seen by any stage of the fit.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -27,6 +25,7 @@ from tokenomist.calibrate.observations import load_measured
 from tokenomist.deploy import resolve_engine
 from tokenomist.deploy.engine import EfficiencyPriors
 from tokenomist.errors import TokenomistError
+from tokenomist.testing.cli import run_cli
 
 DATA = Path(__file__).parent / "data" / "measurements"
 PAIRS = {
@@ -39,7 +38,6 @@ PAIRS = {
 PRIOR_PARAMS = ("flops", "gemm_half_tokens", "bandwidth", "attention_bandwidth",
                 "attention_items_half", "step_overhead_s", "seq_overhead_s",
                 "eager_layer_overhead_s", "comm_latency_s", "comm_bandwidth")
-CLI = [sys.executable, "-m", "tokenomist"]
 
 
 def _obs(key: str, name: str) -> list[Observation]:
@@ -207,15 +205,12 @@ def test_closed_loop_prediction_caps_concurrency() -> None:
     assert burst > 4 * one
 
 
-def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=300)
-
 
 def test_calibrate_cli_writes_a_profile_estimate_uses(tmp_path: Path) -> None:
     prof = tmp_path / "my-vllm.json"
-    r = _run("calibrate", str(DATA / PAIRS["70b"][2]), "--model", "llama-3.3-70b",
-             "--hardware", "h100-sxm", "--tp", "4", "--engine", "vllm", "--output", str(prof),
-             "--json")
+    r = run_cli("calibrate", str(DATA / PAIRS["70b"][2]), "--model", "llama-3.3-70b",
+                "--hardware", "h100-sxm", "--tp", "4", "--engine", "vllm", "--output", str(prof),
+                "--json")
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout)
     info = summary["calibration"]
@@ -225,15 +220,15 @@ def test_calibrate_cli_writes_a_profile_estimate_uses(tmp_path: Path) -> None:
     saved = json.loads(prof.read_text())
     assert saved["efficiency"]["flops"] == pytest.approx(info["params"]["flops"])
     # human output: table of knobs with uncertainty, in-sample and cross-validated error
-    r = _run("calibrate", str(DATA / PAIRS["70b"][2]), "--model", "llama-3.3-70b",
-             "--hardware", "h100-sxm", "--tp", "4", "--output", str(tmp_path / "p2.json"))
+    r = run_cli("calibrate", str(DATA / PAIRS["70b"][2]), "--model", "llama-3.3-70b",
+                "--hardware", "h100-sxm", "--tp", "4", "--output", str(tmp_path / "p2.json"))
     assert r.returncode == 0, r.stderr
     assert "flops" in r.stdout and "cross-validated" in r.stdout and "±" in r.stdout
     # estimate with the profile: the 16k shape, never seen, within 15%, with an interval
     points = load_article_results(DATA / PAIRS["70b"][3])
-    r = _run("estimate", "--model", "llama-3.3-70b", "--hardware", "h100-sxm", "--tp", "4",
-             "--profile", str(prof), "--input-tokens", "16035", "--output-tokens", "1000",
-             "--batch-sizes", ",".join(str(p.batch_size) for p in points), "--json")
+    r = run_cli("estimate", "--model", "llama-3.3-70b", "--hardware", "h100-sxm", "--tp", "4",
+                "--profile", str(prof), "--input-tokens", "16035", "--output-tokens", "1000",
+                "--batch-sizes", ",".join(str(p.batch_size) for p in points), "--json")
     assert r.returncode == 0, r.stderr
     est = json.loads(r.stdout)["points"]
     errs = []
@@ -248,8 +243,8 @@ def test_calibrate_cli_writes_a_profile_estimate_uses(tmp_path: Path) -> None:
 def test_compare_cli_table_json_and_plot(tmp_path: Path) -> None:
     files = [str(DATA / PAIRS["8b"][2]), str(DATA / PAIRS["8b"][3])]
     plot = tmp_path / "cmp.png"
-    r = _run("compare", *files, "--model", "llama-3.1-8b", "--hardware", "h100-sxm",
-             "--plot", str(plot), "--json")
+    r = run_cli("compare", *files, "--model", "llama-3.1-8b", "--hardware", "h100-sxm",
+                "--plot", str(plot), "--json")
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
     assert len(data["points"]) == 14
@@ -259,7 +254,7 @@ def test_compare_cli_table_json_and_plot(tmp_path: Path) -> None:
     assert data["mape"] == pytest.approx(np.mean([abs(r["error"]) for r in data["points"]]))
     assert data["mape"] < 0.10
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    r = _run("compare", *files, "--model", "llama-3.1-8b", "--hardware", "h100-sxm")
+    r = run_cli("compare", *files, "--model", "llama-3.1-8b", "--hardware", "h100-sxm")
     assert r.returncode == 0 and "MAPE" in r.stdout and "B=512" in r.stdout
 
 
@@ -272,8 +267,8 @@ def test_bad_results_file_named_field_no_traceback(tmp_path: Path, content: str,
                                                     message: str) -> None:
     f = tmp_path / "results.json"
     f.write_text(content)
-    r = _run("calibrate", str(f), "--model", "llama-3.1-8b", "--hardware", "h100-sxm",
-             "--output", str(tmp_path / "p.json"))
+    r = run_cli("calibrate", str(f), "--model", "llama-3.1-8b", "--hardware", "h100-sxm",
+                "--output", str(tmp_path / "p.json"))
     assert r.returncode != 0
     assert message in r.stderr + r.stdout
     assert "Traceback" not in r.stderr

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +32,11 @@ from tokenomist.bench.load import BenchConfig, LoadPoint, run_bench
 from tokenomist.bench.requests_log import RecordWriter
 from tokenomist.calibrate import Observation, calibrate, predict_throughput
 from tokenomist.calibrate.observations import load_measured
+from tokenomist.testing.cli import run_cli
 from tokenomist.testing.gguf_model import SIZES, ModelShape, write_hf_config, write_model
 from tokenomist.testing.llama_server import find_llama_server, start_llama_server
 from tokenomist.testing.require import need
 
-CLI = [sys.executable, "-m", "tokenomist"]
 BATCHES = (1, 2, 4, 8)
 SHAPES = {"decode-heavy": (128, 64), "prefill-heavy": (512, 32)}
 COMMON = ["--precision", "fp32", "--kv-dtype", "fp16", "--tp", "1", "--max-num-seqs", "8"]
@@ -62,8 +60,7 @@ def cpu_loop(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     (d / "random-202m").mkdir()
     config = write_hf_config(d / "random-202m" / "config.json", shape, dtype="f32")
     hardware = d / "this-cpu.json"
-    r = subprocess.run([*CLI, "hardware", "--probe-cpu", str(hardware), "--probe-threads", "1"],
-                       capture_output=True, text=True, timeout=600)
+    r = run_cli("hardware", "--probe-cpu", str(hardware), "--probe-threads", "1", timeout=600)
     assert r.returncode == 0, r.stderr
     summaries: dict[str, dict[str, Any]] = {}
     for b in BATCHES:
@@ -114,15 +111,13 @@ def test_calibrate_on_one_shape_predicts_the_other(cpu_loop: dict[str, Any]) -> 
     report = []
     # through the CLI, as a user would: decode-heavy -> prefill-heavy
     profile = cpu_loop["dir"] / "profile.json"
-    r = subprocess.run([*CLI, "calibrate", str(files["decode-heavy"]), "--model", cfg,
-                        "--hardware", hw, "--engine", "llamacpp-cpu", *COMMON,
-                        "--output", str(profile), "--json"],
-                       capture_output=True, text=True, timeout=600)
+    r = run_cli("calibrate", str(files["decode-heavy"]), "--model", cfg,
+                "--hardware", hw, "--engine", "llamacpp-cpu", *COMMON,
+                "--output", str(profile), "--json", timeout=600)
     assert r.returncode == 0, r.stderr
     fitted = json.loads(r.stdout)["calibration"]
-    r = subprocess.run([*CLI, "compare", str(files["prefill-heavy"]), "--model", cfg,
-                        "--hardware", hw, "--profile", str(profile), *COMMON, "--json"],
-                       capture_output=True, text=True, timeout=600)
+    r = run_cli("compare", str(files["prefill-heavy"]), "--model", cfg,
+                "--hardware", hw, "--profile", str(profile), *COMMON, "--json", timeout=600)
     assert r.returncode == 0, r.stderr
     cmp = json.loads(r.stdout)
     report.append(("decode-heavy -> prefill-heavy", fitted, cmp["mape"],

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -27,10 +25,10 @@ from tokenomist.economics import (
 )
 from tokenomist.errors import ConfigError, InvalidValueError
 from tokenomist.hardware import resolve_hardware
+from tokenomist.testing.cli import run_cli
 
 DATA = Path(__file__).parent / "data" / "measurements"
 ARTICLE_70B = DATA / "vllm_llama-3.3-70b_4xh100-tp4_2035in_300out.json"
-CLI = [sys.executable, "-m", "tokenomist"]
 
 # Table 1 of the article: batch, $/M input, $/M output, tokens/s
 TABLE_1 = [(1, 5.09, 16.98, 419.57), (2, 2.67, 8.90, 800.81), (4, 1.51, 5.02, 1419.34),
@@ -164,13 +162,10 @@ def test_market_snapshot() -> None:
     assert builtin_api_prices().snapshot_date == "2026-07-24"
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=120)
-
 
 def test_price_contract_on_article_results() -> None:
-    r = run("price", str(ARTICLE_70B), "--gpu-hourly-usd", "2.5", "--num-gpus", "4",
-            "--gamma", "0.3", "--json")
+    r = run_cli("price", str(ARTICLE_70B), "--gpu-hourly-usd", "2.5", "--num-gpus", "4",
+                "--gamma", "0.3", "--json")
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
     row = {p["batch_size"]: p for p in data["points"]}
@@ -183,11 +178,11 @@ def test_price_contract_on_article_results() -> None:
 
 
 def test_estimate_output_goes_straight_to_price(tmp_path: Path) -> None:
-    est = run("estimate", "--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--tp", "1",
-              "--batch-sizes", "1,32", "--json")
+    est = run_cli("estimate", "--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--tp", "1",
+                  "--batch-sizes", "1,32", "--json")
     path = tmp_path / "est.json"
     path.write_text(est.stdout)
-    r = run("price", str(path), "--json")  # GPUs, hardware and the split come from the file
+    r = run_cli("price", str(path), "--json")  # GPUs, hardware and the split come from the file
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
     assert data["num_gpus"] == 1 and data["usd_per_gpu_hour"] == 2.99
@@ -198,21 +193,21 @@ def test_estimate_output_goes_straight_to_price(tmp_path: Path) -> None:
         "usd_per_million_output"]
     assert data["points"][1]["energy"]["joules_per_output_token"] > 0
     # the gamma method alone prints its table, without the attribution columns
-    table = run("price", str(path), "--method", "gamma")
+    table = run_cli("price", str(path), "--method", "gamma")
     assert table.returncode == 0, table.stderr
     assert "attr." not in table.stdout and "$/M out (γ)" in table.stdout
 
 
 def test_tco_cli_reports_break_even() -> None:
-    r = run("tco", "--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--tp", "1",
-            "--batch-size", "64", "--utilization", "0.6", "--json")
+    r = run_cli("tco", "--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--tp", "1",
+                "--batch-size", "64", "--utilization", "0.6", "--json")
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
     own = data["options"][0]
     assert own["option"] == "own" and own["usd_per_request"] > 0
     be = data["owning_break_even"]
     assert be["utilization"] is None or 0 < be["utilization"] <= 1
-    r = run("tco", "--utilization", "1.5")
+    r = run_cli("tco", "--utilization", "1.5")
     assert r.returncode == 2 and "utilization" in r.stderr
 
 
@@ -262,9 +257,9 @@ def test_price_with_the_model_on_a_user_hardware_file(tmp_path: Path) -> None:
             "peak_tflops": {"bf16": 989}}
     hw = tmp_path / "gpu.json"
     hw.write_text(json.dumps(spec))
-    r = run("price", str(DATA / "vllm_llama-3.1-8b_1xh100_2035in_300out.json"),
-            "--hardware", str(hw), "--model", "llama-3.1-8b", "--num-gpus", "1",
-            "--gpu-hourly-usd", "2", "--json")
+    r = run_cli("price", str(DATA / "vllm_llama-3.1-8b_1xh100_2035in_300out.json"),
+                "--hardware", str(hw), "--model", "llama-3.1-8b", "--num-gpus", "1",
+                "--gpu-hourly-usd", "2", "--json")
     assert r.returncode == 0, r.stderr
     shares = [p["attribution_method"]["prefill_share"] for p in json.loads(r.stdout)["points"]]
     assert all(0 < s < 1 for s in shares)

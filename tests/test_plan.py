@@ -4,8 +4,6 @@ disaggregation, and the plan / simulate / disagg commands."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,12 +20,7 @@ from tokenomist.perf.step_cost import CostModel, decode_load
 from tokenomist.plan import SLO, Workload, pareto_front, plan
 from tokenomist.plan.disaggregation import compare
 from tokenomist.plan.goodput import max_rate_within_slo, open_loop
-
-CLI = [sys.executable, "-m", "tokenomist"]
-
-
-def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=300)
+from tokenomist.testing.cli import run_cli
 
 
 # ----------------------------------------------------------------------------- frontier
@@ -159,7 +152,7 @@ def test_prefix_caching_saves_prefill() -> None:
 def test_expert_parallel_all_to_all_and_imbalance() -> None:
     tp_only = load_deployment("qwen3-30b-a3b", "h100-sxm", tp=4)
     ep = load_deployment("qwen3-30b-a3b", "h100-sxm", tp=4, ep=4)
-    skew = replace(ep, expert_imbalance=1.5)
+    skew = load_deployment("qwen3-30b-a3b", "h100-sxm", tp=4, ep=4, expert_imbalance=1.5)
     load = decode_load(256.0, 2000.0, ep.model.windows)
     b_tp, b_ep, b_skew = (CostModel(x).step_time(load) for x in (tp_only, ep, skew))
     assert float(b_ep.communication) > float(b_tp.communication)  # all-to-all added
@@ -176,12 +169,13 @@ def test_expert_parallel_all_to_all_and_imbalance() -> None:
     ("qwen3-30b-a3b", 2, 1000, 500)])
 def test_steady_state_agrees_with_the_simulator(model: str, tp: int, i_tok: int,
                                                 o_tok: int) -> None:
-    from tokenomist.calibrate.fit import _limit_concurrency
     d = load_deployment(model, "h100-sxm", tp=tp)
     for conc in (1, 16, 128):
         ss = steady_state(d, i_tok, o_tok, [conc])
         n = 6 * conc if conc > 1 else 12
-        r = Simulator(_limit_concurrency(d, conc)).run(Requests.burst(n, i_tok, o_tok))
+        # (a closed loop of conc clients: the engine runs at most conc, below its 256)
+        capped = load_deployment(model, "h100-sxm", tp=tp, max_num_seqs=conc)
+        r = Simulator(capped).run(Requests.burst(n, i_tok, o_tok))
         fin = np.sort(r.finish_s)
         lo, hi = fin[n // 3], fin[2 * n // 3]
         sim_tps = (2 * n // 3 - n // 3) / (hi - lo) * o_tok
@@ -210,8 +204,7 @@ def test_goodput_matches_md1_queue() -> None:
     """One request at a time (max_num_seqs 1): a single server with a deterministic
     service time S. Poisson arrivals at rate lam: the mean wait is rho S / (2 (1 - rho))
     (Pollaczek-Khinchine, M/D/1) and a share 1 - rho of requests finds the server idle."""
-    d = load_deployment("llama-3.1-8b", "h100-sxm")
-    d = replace(d, engine=d.engine.with_scheduler(max_num_seqs=1))
+    d = load_deployment("llama-3.1-8b", "h100-sxm", max_num_seqs=1)
     alone = Simulator(d).run(Requests.burst(1, 1000, 20))
     service, ttft0 = float(alone.e2e_s[0]), float(alone.ttft_s[0])
     rho = 0.6
@@ -270,7 +263,7 @@ def test_disaggregation_helps_only_when_prefill_interferes() -> None:
 # ----------------------------------------------------------------------------- commands
 def test_plan_cli_article_model_four_accelerators(tmp_path: Path) -> None:
     png = tmp_path / "frontier.png"
-    r = _run("plan", "--min-tokens-per-user", "30", "--json", "--plot", str(png))
+    r = run_cli("plan", "--min-tokens-per-user", "30", "--json", "--plot", str(png))
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
     assert set(data["frontier"]) == {"h100-sxm", "h200", "b200", "mi300x"}
@@ -278,23 +271,23 @@ def test_plan_cli_article_model_four_accelerators(tmp_path: Path) -> None:
         assert all(row["usd_per_million_output"] > 0 for row in rows)
     assert data["best"]["tokens_per_s_per_user"] >= 30 and data["best"]["meets_slo"]
     assert png.read_bytes()[:4] == b"\x89PNG"
-    r = _run("plan", "--min-tokens-per-user", "30", "--hardware", "h100-sxm,b200")
+    r = run_cli("plan", "--min-tokens-per-user", "30", "--hardware", "h100-sxm,b200")
     assert r.returncode == 0, r.stderr
     assert "frontier" in r.stdout and "runner-up" in r.stdout and "$/M out" in r.stdout
 
 
 def test_simulate_and_disagg_cli(tmp_path: Path) -> None:
     png = tmp_path / "goodput.png"
-    r = _run("simulate", "--model", "llama-3.1-8b", "--tp", "1", "--input", "1000",
-             "--output", "100", "--request-rate", "2,8", "--num-requests", "300",
-             "--ttft-p99", "1", "--tpot-p99", "40", "--json", "--plot", str(png))
+    r = run_cli("simulate", "--model", "llama-3.1-8b", "--tp", "1", "--input", "1000",
+                "--output", "100", "--request-rate", "2,8", "--num-requests", "300",
+                "--ttft-p99", "1", "--tpot-p99", "40", "--json", "--plot", str(png))
     assert r.returncode == 0, r.stderr
     pts = json.loads(r.stdout)["points"]
     assert [p["rate"] for p in pts] == [2.0, 8.0]
     assert pts[0]["ttft_s"]["p99"] <= pts[1]["ttft_s"]["p99"]
     assert png.read_bytes()[:4] == b"\x89PNG"
-    r = _run("disagg", "--input", "8000", "--output", "200", "--ttft-p99", "3",
-             "--tpot-p99", "30", "--json")
+    r = run_cli("disagg", "--input", "8000", "--output", "200", "--ttft-p99", "3",
+                "--tpot-p99", "30", "--json")
     assert r.returncode == 0, r.stderr
     assert "disaggregation gives" in json.loads(r.stdout)["verdict"]
 
@@ -318,7 +311,7 @@ def test_simulate_and_disagg_cli(tmp_path: Path) -> None:
      "No such file"),
 ])
 def test_plan_bad_input(args: list[str], message: str) -> None:
-    r = _run(*args)
+    r = run_cli(*args)
     assert r.returncode != 0
     assert message in r.stderr + r.stdout
     assert "Traceback" not in r.stderr
@@ -355,13 +348,13 @@ def test_trace_replay(tmp_path: Path) -> None:
     np.testing.assert_allclose(r.arrival_s, [0.0, 0.25, 2.0])
     assert r.input_tokens.tolist() == [374, 396, 879]
     assert r.output_tokens.tolist() == [44, 109, 15]
-    out = _run("simulate", "--model", "llama-3.1-8b", "--tp", "1", "--trace", str(trace),
-               "--ttft-p99", "1", "--json")
+    out = run_cli("simulate", "--model", "llama-3.1-8b", "--tp", "1", "--trace", str(trace),
+                  "--ttft-p99", "1", "--json")
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["points"][0]["requests"] == 3
     bad = tmp_path / "bad.csv"
     bad.write_text("time,prompt,completion\n1,2,3\n")
-    out = _run("simulate", "--trace", str(bad))
+    out = run_cli("simulate", "--trace", str(bad))
     assert out.returncode != 0 and "arrival_s" in out.stderr and "Traceback" not in out.stderr
 
 
@@ -395,7 +388,7 @@ def test_prices_reach_every_accelerator_however_it_is_named() -> None:
 
 
 def test_disagg_rejects_a_zero_pool_tp() -> None:
-    r = _run("disagg", "--model", "llama-3.1-8b", "--tp", "1", "--prefill-tp", "0")
+    r = run_cli("disagg", "--model", "llama-3.1-8b", "--tp", "1", "--prefill-tp", "0")
     assert r.returncode != 0 and "Traceback" not in r.stderr
     assert "tp" in r.stderr.lower()
 

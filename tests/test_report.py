@@ -7,7 +7,6 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import matplotlib.image as mpimg
@@ -17,11 +16,11 @@ import pytest
 from tokenomist import estimate, load_deployment
 from tokenomist.bench import load_article_results
 from tokenomist.report import plots
+from tokenomist.testing.cli import run_cli
 from tokenomist.testing.require import need
 
 DATA = Path(__file__).parent / "data" / "measurements"
 MEASURED_70B = DATA / "vllm_llama-3.3-70b_4xh100-tp4_2035in_300out.json"
-CLI = [sys.executable, "-m", "tokenomist"]
 BATCHES = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]
 
 
@@ -139,15 +138,13 @@ def test_chromium_check_catches_errors(chromium: str, tmp_path: Path) -> None:
 
 def test_html_report_renders_in_headless_chromium(chromium: str, tmp_path: Path) -> None:
     prof = tmp_path / "profile.json"
-    r = subprocess.run([*CLI, "calibrate", str(MEASURED_70B), "--model", "llama-3.3-70b",
-                        "--hardware", "h100-sxm", "--tp", "4", "--output", str(prof)],
-                       capture_output=True, text=True, timeout=300)
+    r = run_cli("calibrate", str(MEASURED_70B), "--model", "llama-3.3-70b",
+                "--hardware", "h100-sxm", "--tp", "4", "--output", str(prof), timeout=300)
     assert r.returncode == 0, r.stderr
     page = tmp_path / "report.html"
-    r = subprocess.run([*CLI, "report", "--output", str(page), "--profile", str(prof),
-                        "--results", str(MEASURED_70B), "--results",
-                        str(DATA / "vllm_llama-3.3-70b_4xh100-tp4_16035in_1000out.json")],
-                       capture_output=True, text=True, timeout=300)
+    r = run_cli("report", "--output", str(page), "--profile", str(prof),
+                "--results", str(MEASURED_70B), "--results",
+                str(DATA / "vllm_llama-3.3-70b_4xh100-tp4_16035in_1000out.json"))
     assert r.returncode == 0, r.stderr
     text = page.read_text()
     # self-contained: every image is embedded, nothing is fetched
@@ -166,11 +163,10 @@ def test_html_report_renders_in_headless_chromium(chromium: str, tmp_path: Path)
     assert body is not None
     assert 'data-rendered="yes"' in body.group(0) and 'data-images="8"' in body.group(0)
     # the comparison table's MAPE over both files is the compare command's
-    r = subprocess.run([*CLI, "compare", str(MEASURED_70B),
-                        str(DATA / "vllm_llama-3.3-70b_4xh100-tp4_16035in_1000out.json"),
-                        "--model", "llama-3.3-70b", "--hardware", "h100-sxm", "--tp", "4",
-                        "--profile", str(prof), "--json"], capture_output=True, text=True,
-                       timeout=300)
+    r = run_cli("compare", str(MEASURED_70B),
+                str(DATA / "vllm_llama-3.3-70b_4xh100-tp4_16035in_1000out.json"),
+                "--model", "llama-3.3-70b", "--hardware", "h100-sxm", "--tp", "4",
+                "--profile", str(prof), "--json", timeout=300)
     mape = json.loads(r.stdout)["mape"]
     assert f"Model vs measurement (MAPE {mape:.1%})" in text
 
@@ -188,7 +184,6 @@ def test_report_plans_around_the_users_own_deployment(tmp_path: Path) -> None:
                  ["--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--tp", "1", "--pp",
                   "2", "--batch-sizes", "1,8"]):
         page = tmp_path / "r.html"
-        r = subprocess.run([*CLI, "report", "--output", str(page), *args], capture_output=True,
-                           text=True, timeout=300)
+        r = run_cli("report", "--output", str(page), *args, timeout=300)
         assert r.returncode == 0, r.stderr
         assert "Throughput-interactivity frontier" in page.read_text()

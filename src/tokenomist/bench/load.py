@@ -217,7 +217,7 @@ async def run_point(client: httpx.AsyncClient, ep: Endpoint, point: LoadPoint,
             await asyncio.sleep(delay)
         rec = RequestRecord(point=point.label, index=index, warmup=False,
                             intended_start=intended, requested_output_tokens=cfg.output_tokens)
-        await send(client, ep, prompts[index % len(prompts)], rec, clock0, cfg.timeout_s)
+        await send(client, ep, prompts[index], rec, clock0, cfg.timeout_s)
         records.append(rec)
         writer.write(rec)
         on_done(rec)
@@ -278,6 +278,7 @@ async def run_bench(cfg: BenchConfig, writer: RecordWriter,
                                 requested_output_tokens=cfg.output_tokens)
             await send(client, ep, warm[i], rec, clock0, cfg.timeout_s)
             writer.write(rec)
+        writer.sync()
         metrics_before = await _scrape(client, ep) if cfg.scrape_metrics else None
         points = []
         for point in cfg.points:
@@ -288,6 +289,7 @@ async def run_bench(cfg: BenchConfig, writer: RecordWriter,
             monitor.start()
             recs = await run_point(client, ep, point, prompts, cfg, writer, on_done)
             client_stats = await monitor.stop()
+            writer.sync()
             row = summarize_point(point.describe(), recs)
             row["client"] = client_stats
             row["warnings"] = _client_warnings(row, client_stats, point)

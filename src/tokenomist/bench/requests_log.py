@@ -87,7 +87,10 @@ class RequestRecord:
 
 
 class RecordWriter:
-    """Append-only JSONL writer, flushed and synced after every record."""
+    """Append-only JSONL writer. Each record reaches the file (is flushed) as its request
+    finishes, so a crash or Ctrl-C of the client keeps every finished one; :meth:`sync`
+    (after each load point, and on close) also forces them to disk, off the timed
+    window: an fsync per record would block the event loop timing the other streams."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -97,9 +100,14 @@ class RecordWriter:
     def write(self, record: RequestRecord) -> None:
         self._fh.write(json.dumps(record.to_json()) + "\n")
         self._fh.flush()
+
+    def sync(self) -> None:
+        self._fh.flush()
         os.fsync(self._fh.fileno())
 
     def close(self) -> None:
+        if not self._fh.closed:
+            self.sync()
         self._fh.close()
 
     def __enter__(self) -> RecordWriter:

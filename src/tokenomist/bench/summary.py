@@ -62,7 +62,7 @@ def summarize_point(point: dict[str, Any], records: list[RequestRecord]) -> dict
               if r.cached_tokens is not None and r.prompt_tokens]
     if cached:
         row["cached_prompt_share"] = float(sum(c for c, _ in cached)
-                                           / sum(n or 1 for _, n in cached))
+                                           / sum(n for _, n in cached))
     timings = [r.server_timings for r in ok if r.server_timings]
     if timings:
         row["server_timings_mean"] = {

@@ -32,7 +32,11 @@ class Calibration:
 
     @property
     def cv_mape(self) -> float | None:
-        return None if self.cv_errors is None else float(np.mean(np.abs(self.cv_errors)))
+        return _mape(self.cv_errors)
+
+
+def _mape(errors: NDArray[np.float64] | None) -> float | None:
+    return None if errors is None else float(np.mean(np.abs(errors)))
 
 
 def _folds(observations: Sequence[Observation]) -> tuple[list[NDArray[np.int64]], str]:
@@ -72,8 +76,6 @@ def calibrate(observations: Sequence[Observation], *, params: Sequence[str] | No
             for test in folds:
                 held_out = set(test.tolist())
                 train = [ob for k, ob in enumerate(observations) if k not in held_out]
-                if not train:
-                    continue
                 f = fit_efficiency(train, names, base.efficiency)
                 pred, _ = predict([observations[k] for k in test], f.efficiency)
                 meas = np.array([observations[k].point.output_tokens_per_s for k in test])
@@ -84,7 +86,7 @@ def calibrate(observations: Sequence[Observation], *, params: Sequence[str] | No
         model=d0.model.name, hardware=d0.hardware.id, tp=d0.tp, pp=d0.pp,
         files=sorted({ob.point.source for ob in observations}), points=len(observations),
         params=fit.values, stderr=fit.stderr, in_sample_mape=fit.mape,
-        cv_mape=None if cv_errors is None else float(np.mean(np.abs(cv_errors))),
+        cv_mape=_mape(cv_errors),
         cv_scheme=scheme, residual_log_sd=sd, date=_dt.date.today().isoformat())
     profile = base.model_copy(update={
         "id": profile_id or f"{base.id}-calibrated", "efficiency": fit.efficiency,

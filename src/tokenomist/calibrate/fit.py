@@ -232,16 +232,18 @@ def fit_efficiency(observations: Sequence[Observation], params: Sequence[str] = 
     values = {n: float(getattr(eff, n)) for n in names}
     data_resid = res.fun[:n_data]
     weights = (1.0 + (data_resid / f_scale) ** 2) ** -0.5
-    stderr = _stderr(res.jac[:n_data], data_resid, weights, span, names, prior_width)
+    stderr = _stderr(res.jac[:n_data], data_resid, weights, span, names, prior_width,
+                     model_error)
+    # (the first rows are log(predicted / measured) at the solution)
     return FitResult(efficiency=eff, params=names, values=values, stderr=stderr,
-                     predicted_tps=predict_throughput(observations, eff),
+                     predicted_tps=measured * np.exp(res.fun[:len(observations)]),
                      measured_tps=measured, success=bool(res.success),
                      message=str(res.message))
 
 
 def _stderr(jac: NDArray[np.float64], resid: NDArray[np.float64],
             weights: NDArray[np.float64], span: NDArray[np.float64], names: tuple[str, ...],
-            prior_width: float | None) -> dict[str, float]:
+            prior_width: float | None, model_error: float) -> dict[str, float]:
     """Standard errors from the Laplace approximation of the posterior.
 
     Data precision J^T J / s^2 (J: the robust-weighted Jacobian of the data rows; s^2:
@@ -252,7 +254,7 @@ def _stderr(jac: NDArray[np.float64], resid: NDArray[np.float64],
     dof = max(m - k, 1)
     # the data's noise: their robust scatter, but no less than the model's own error (the
     # same noise the prior is weighed against in the objective)
-    s2 = max(float(np.sum(weights * resid**2) / dof), MODEL_ERROR**2)
+    s2 = max(float(np.sum(weights * resid**2) / dof), model_error**2)
     precision = jac.T @ jac / s2
     if prior_width is not None:
         precision = precision + np.eye(k) / prior_width**2
