@@ -43,16 +43,12 @@ def load_deployment(model: str, hardware: str, *, tp: int = 1, pp: int = 1, ep: 
     ``expert_imbalance`` are what-ifs of the deployment.
     """
     eng = engine if isinstance(engine, EngineProfile) else resolve_engine(engine)
-    changes: dict[str, object] = {}
-    for name, value in (("max_num_seqs", max_num_seqs),
-                        ("max_num_batched_tokens", max_num_batched_tokens)):
-        if value is not None:
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
-                    or value < 1:
-                raise InvalidValueError(f"{name} must be a positive integer, got {value!r}")
-            changes[name] = int(value)
+    changes = {name: value for name, value in (("max_num_seqs", max_num_seqs),
+                                               ("max_num_batched_tokens",
+                                                max_num_batched_tokens))
+               if value is not None}
     if changes:
-        eng = eng.with_scheduler(**changes)
+        eng = eng.with_scheduler(**changes)  # (validated: a limit below 1 is an error)
     return Deployment(model=resolve_model(model), hardware=resolve_hardware(hardware),
                       engine=eng, tp=tp, pp=pp, ep=ep,
                       precision=precision.lower() if precision else None,
@@ -122,7 +118,7 @@ def estimate_deployment(d: Deployment, *, input_tokens: int = 2035, output_token
     memory = memory_summary(d, input_tokens, output_tokens)
     estimator = BurstEstimator(d)  # validates the request against context and KV size
     warnings = []
-    if d.expert_imbalance != 1.0 and (d.ep == 1 or d.moe is None):
+    if d.expert_imbalance != 1.0 and d.ep == 1:  # (EP > 1 implies an MoE model)
         warnings.append("--expert-imbalance applies to MoE models with expert parallelism "
                         "(--ep > 1); it is ignored here")
     if (d.speculative is not None or prefix_hit_rate) and not simulate:

@@ -8,7 +8,6 @@ import typer
 
 from tokenomist.arch.presets import resolve_model
 from tokenomist.deploy.speculative import Speculation
-from tokenomist.errors import InvalidValueError
 
 MaxNumSeqs = Annotated[int | None, typer.Option(
     help="override the engine's sequences at once (vLLM --max-num-seqs, llama-server "
@@ -42,8 +41,7 @@ def speculation(method: str | None, draft: str | None, tokens: int,
             method = "draft"
         else:
             return None
-    if method not in ("draft", "mtp"):
-        raise InvalidValueError(f"--spec-method must be draft or mtp, got {method!r}")
+    # (Speculation checks the method)
     return Speculation(method=method,  # type: ignore[arg-type]
                        num_tokens=tokens, acceptance=acceptance,
                        draft_model=resolve_model(draft) if draft else None)

@@ -29,6 +29,7 @@ from tokenomist.cli.shared import out, parse_float_list, parse_int_list, print_j
 from tokenomist.deploy.deployment import Deployment
 from tokenomist.economics.mix import parse_length_dist
 from tokenomist.errors import InvalidValueError
+from tokenomist.perf.simulator import Simulator
 from tokenomist.plan import SLO, Workload
 from tokenomist.plan import plan as run_plan
 from tokenomist.plan.disaggregation import DEFAULT_TRANSFER_GBPS, compare
@@ -279,7 +280,9 @@ def simulate_cmd(
         rates = [round(cap * f, 3) for f in (0.25, 0.5, 0.75, 0.9, 1.0, 1.1)]
     if any(not r > 0 for r in rates):
         raise InvalidValueError("request rates must be positive")
-    results = [open_loop(d, wl, r, slo, num_requests=num_requests, seed=seed) for r in rates]
+    sim = Simulator(d, attribute_prefill=False)  # (one for every rate: it keeps its caches)
+    results = [open_loop(d, wl, r, slo, num_requests=num_requests, seed=seed, simulator=sim)
+               for r in rates]
     if search is not None:
         results = sorted(results + search.tried, key=lambda r: r.rate)
     if plot:

@@ -156,11 +156,16 @@ class EngineProfile(BaseModel):
     calibration: CalibrationInfo | None = None
 
     def with_efficiency(self, **changes: float) -> EngineProfile:
-        eff = self.efficiency.model_copy(update=changes)
+        """The profile with some efficiencies changed (validated like a profile file)."""
+        eff = validate(EfficiencyPriors, {**self.efficiency.model_dump(), **changes},
+                       f"engine profile {self.id}: efficiency")
         return self.model_copy(update={"efficiency": eff})
 
     def with_scheduler(self, **changes: object) -> EngineProfile:
-        sched = self.scheduler.model_copy(update=changes)
+        """The profile with some scheduler limits changed (validated like a profile
+        file: a zero or negative limit is an error naming it)."""
+        sched = validate(SchedulerLimits, {**self.scheduler.model_dump(), **changes},
+                         f"engine profile {self.id}: scheduler")
         return self.model_copy(update={"scheduler": sched})
 
 

@@ -21,6 +21,7 @@ from tokenomist.deploy.deployment import Deployment
 from tokenomist.economics.prices import gpu_price
 from tokenomist.economics.token_cost import price_by_attribution
 from tokenomist.hardware.catalog import resolve_hardware
+from tokenomist.perf.simulator import Simulator
 from tokenomist.plan import DEFAULT_HARDWARE, SLO, Workload
 from tokenomist.plan import plan as run_plan
 from tokenomist.plan.goodput import open_loop, saturation_rps
@@ -116,7 +117,9 @@ def build_report(inp: ReportInputs) -> str:
         figures.append(_img(t / "frontier.png", "Throughput-interactivity frontier per "
                                                 "accelerator"))
         cap = saturation_rps(d, wl)
-        runs = [open_loop(d, wl, cap * f, inp.slo, num_requests=inp.goodput_requests)
+        sim = Simulator(d, attribute_prefill=False)
+        runs = [open_loop(d, wl, cap * f, inp.slo, num_requests=inp.goodput_requests,
+                          simulator=sim)
                 for f in (0.25, 0.5, 0.75, 0.9, 1.0, 1.2)]
         plots.plot_goodput(runs, t / "goodput.png", f"this deployment, {inp.slo.describe()}")
         figures.append(_img(t / "goodput.png", "Goodput vs request rate (Poisson arrivals, "
