@@ -260,15 +260,33 @@ def _mean_wait(first: Array, spacing: Array, count: Array) -> Array:
     floor(u) / 2 + frac(u)^2 / 2.
     """
     first = np.asarray(first, dtype=float)
+    out = np.empty(first.shape)
+    few = (count >= 1.0) & (count <= PHASES)
+    if few.any():
+        k = np.flatnonzero(few)
+        out[k] = _summed_wait(first[k], spacing[k], count[k])
+    k = np.flatnonzero(~few)
+    if k.size:
+        out[k] = _long_wait(first[k], spacing[k], count[k])
+    return out
+
+
+def _summed_wait(first: Array, spacing: Array, terms: Array) -> Array:
+    """Mean of step_end(s) - s over the first ``terms`` (<= PHASES) of the progressions."""
+    j = np.arange(int(terms.max(initial=1.0)))
+    x = first[:, None] + j[None, :] * spacing[:, None]
+    use = j[None, :] < terms[:, None]
+    return np.asarray(np.sum(np.where(use, _step_end(x) - x, 0.0), axis=1)
+                      / np.maximum(terms, 1.0), dtype=float)
+
+
+def _long_wait(first: Array, spacing: Array, count: Array) -> Array:
+    """:func:`_mean_wait` of progressions of more than PHASES completions."""
     drift = spacing - np.round(spacing)
     cycle = np.zeros(first.shape)
     for q in range(PHASES, 0, -1):  # the smallest q wins
         cycle = np.where(np.abs(q * drift - np.round(q * drift)) < 1e-6, q, cycle)
-    terms = np.where(count <= PHASES, count, cycle)
-    j = np.arange(PHASES)
-    x = first[:, None] + j[None, :] * spacing[:, None]
-    use = j[None, :] < terms[:, None]
-    summed = np.sum(np.where(use, _step_end(x) - x, 0.0), axis=1) / np.maximum(terms, 1.0)
+    summed = _summed_wait(first, spacing, cycle)
     # the continuous drift
     u0 = first - STEP_TOL - drift / 2.0
     u1 = u0 + count * drift
@@ -280,7 +298,7 @@ def _mean_wait(first: Array, spacing: Array, count: Array) -> Array:
     wide = np.abs(width) > 1e-6
     one = u0 - np.floor(u0)
     mean_frac = np.where(wide, (integral(u1) - integral(u0)) / np.where(wide, width, 1.0), one)
-    return np.asarray(np.where(terms > 0, summed, 1.0 - mean_frac), dtype=float)
+    return np.asarray(np.where(cycle > 0, summed, 1.0 - mean_frac), dtype=float)
 
 
 PHASES = 16  # completions averaged one by one in _mean_wait
@@ -812,18 +830,36 @@ class BurstEstimator:
         life_seg = life_pt[seg_pt]
         k_b = gc[last_pair][seg_pt]  # the cell holding the point's last request
 
-        def started_by(t: Array) -> tuple[Array, NDArray[np.int64]]:
-            """Requests of the point completed by t, and the cell that count falls in."""
-            count, k, _, _ = c.locate(t, seg_shape)
-            over = count > b_seg
-            return np.where(over, b_seg, count), np.where(over, k_b, k)
+        # where the point's last prompt is done (its drain: every request has started, no
+        # prefill) and where no request can have finished yet, the searches are skipped
+        drain = mid > np.maximum(last_end, s_last[last_pair])[seg_pt]
+        first_s = c.s_of_count(np.ones(len(shapes)), np.arange(len(shapes)))
+        k_first = c.starts[seg_shape]
+
+        def started_by(t: Array, rows: NDArray[np.int64] | slice = slice(None)
+                       ) -> tuple[Array, NDArray[np.int64]]:
+            """Requests of the point completed by t (intervals ``rows``), and the cell
+            that count falls in."""
+            count, k, _, _ = c.locate(t, seg_shape[rows])
+            over = count > b_seg[rows]
+            return np.where(over, b_seg[rows], count), np.where(over, k_b[rows], k)
+
+        def counted(t: Array, rows: NDArray[np.bool_]) -> tuple[Array, NDArray[np.int64]]:
+            """:func:`started_by` where ``rows``; none (the first cell) elsewhere."""
+            n_out, k_out = np.zeros(t.size), k_first.copy()
+            if rows.any():
+                idx = np.flatnonzero(rows)
+                n_out[idx], k_out[idx] = started_by(t[idx], idx)
+            return n_out, k_out
 
         # decoders: the requests whose first token came out before this step, less those
         # whose last one did (steps are whole: this one ends at ceil(mid))
-        _, _, done, begun = c.locate(mid, seg_shape)
         before = np.ceil(mid - 1e-9) - 1.0 + STEP_TOL
-        n_started, k_st = started_by(before)
-        n_finished, k_fi = started_by(before - life_seg)
+        filling = np.flatnonzero(~drain)
+        n_started, k_st = b_seg.copy(), k_b.copy()
+        n_started[filling], k_st[filling] = started_by(before[filling], filling)
+        may_finish = before - life_seg >= first_s[seg_shape] - 1e-6
+        n_finished, k_fi = counted(before - life_seg, may_finish)
         alive = np.maximum(n_started - n_finished, 0.0)
         base = i_seg + mid + 0.5  # context of a decoder that completed prefill at s: base - s
         sum_st = c.sum_s_in(n_started, k_st)
@@ -833,7 +869,8 @@ class BurstEstimator:
             if w is None:
                 rows.append(alive * base - (sum_st - sum_fi))
                 continue
-            n_w, k_w = started_by(base - w)  # decoders whose context has reached w
+            # decoders whose context has reached w
+            n_w, k_w = counted(base - w, (base - w >= first_s[seg_shape] - 1e-6) & (alive > 0))
             low, high = n_w < n_finished, n_w > n_started
             n_w = np.where(low, n_finished, np.where(high, n_started, n_w))
             k_w = np.where(low, k_fi, np.where(high, k_st, k_w))
@@ -841,9 +878,13 @@ class BurstEstimator:
                         - (sum_st - c.sum_s_in(n_w, k_w)))
         # (no decoders: no keys, whatever the rounding of the sums of completion steps)
         dec_keys = np.where(alive > 0, np.maximum(np.stack(rows), 0.0), 0.0)
-        rate, in_flight = c.prefill_at(mid, seg_shape, n_cells_pt[seg_pt],
-                                       s_last[last_pair][seg_pt], m_pc[last_pair][seg_pt],
-                                       (done, begun), tuple(x[seg_pt] for x in final_step))
+        rate, in_flight = np.zeros(mid.size), np.zeros(mid.size)
+        if filling.size:
+            f_pt = seg_pt[filling]
+            rate[filling], in_flight[filling] = c.prefill_at(
+                mid[filling], seg_shape[filling], n_cells_pt[f_pt], s_last[last_pair][f_pt],
+                m_pc[last_pair][f_pt], c.locate(mid[filling], seg_shape[filling])[2:],
+                tuple(x[f_pt] for x in final_step))
         active = in_flight > 1e-9
         prompt_keys = self._chunk_keys(shapes[:, 0])
         pairs = np.stack([rate * causal_pairs(i_seg, w) for w in self.windows])
@@ -904,57 +945,64 @@ class BurstEstimator:
             return out
 
         # ---- per-request means, group by group: Simpson's rule over a group's requests,
-        # or the requests themselves when a group holds three or fewer. A group whose
-        # requests all finish before its burst's cut is the anchor's own group (same cells,
-        # same clock): its sums are taken from there.
+        # or the requests themselves when a group holds three or fewer. A group of a
+        # smaller burst whose first tokens all come out before the burst's cut is the
+        # anchor's group of the same first cell (same cells, same clock until the cut): its
+        # first-token times are taken from there, and all its sums when its requests also
+        # finish before the cut.
         g_cut = cut[g_pt]
-        shared = ~own[g_pt] & (_step_end(g_sl) + g_life < g_cut - 1e-9)
         anchor_group = np.full(c.x.size, -1, np.int64)
         mine = np.flatnonzero(own[g_pt])
         anchor_group[g_cell[mine]] = mine
-        source = np.where(shared, anchor_group[g_cell], np.arange(g_pt.size))
-        shared &= source >= 0
-        source = np.where(shared, source, np.arange(g_pt.size))
-        ev = np.flatnonzero(~shared)  # the groups evaluated here
-        e_pt, e_m, e_life = g_pt[ev], g_m[ev], g_life[ev]
-        e_sf, e_sl = g_sf[ev], g_sl[ev]
-        e_sm = np.where(e_m > 1.0, c.s_of_count(g_x[ev] + (e_m + 1.0) / 2.0, sp[e_pt]), e_sf)
+        twin = anchor_group[g_cell]
+        early = ~own[g_pt] & (twin >= 0) & (_step_end(g_sl) <= g_cut + 1e-9)
+        shared = early & (_step_end(g_sl) + g_life < g_cut - 1e-9)
+        full = np.flatnonzero(~early)  # the groups whose first tokens are evaluated here
+        e_pt, e_m = g_pt[full], g_m[full]
+        e_sf, e_sl = g_sf[full], g_sl[full]
+        e_sm = np.where(e_m > 1.0, c.s_of_count(g_x[full] + (e_m + 1.0) / 2.0, sp[e_pt]), e_sf)
         simpson = np.array([1.0, 4.0, 1.0]) / 6.0
-        quad = np.where((e_m <= 1.0)[:, None], [1.0, 0.0, 0.0],
-                        np.where((e_m <= 2.0)[:, None], [0.5, 0.0, 0.5],
-                                 np.where((e_m <= 3.0)[:, None], [1 / 3, 1 / 3, 1 / 3],
-                                          simpson))).T
+        quad = np.zeros((3, g_pt.size))
+        quad[:, full] = np.where((e_m <= 1.0)[:, None], [1.0, 0.0, 0.0],
+                                 np.where((e_m <= 2.0)[:, None], [0.5, 0.0, 0.5],
+                                          np.where((e_m <= 3.0)[:, None], [1 / 3, 1 / 3, 1 / 3],
+                                                   simpson))).T
         # a request's first token comes out at the end of the step that completes its
         # prefill: each of a few requests at its own step's end; in a longer group they wait
         # on average the mean over its cells of ceil(s) - s (see _mean_wait)
         last_step = _step_end(e_sl)
         exact = (e_m <= 3.0) | (_step_end(e_sf) >= last_step)
         smooth = np.zeros(g_pt.size, bool)
-        smooth[ev] = ~exact
+        smooth[full] = ~exact
         in_smooth = np.flatnonzero(np.repeat(smooth, np.diff(np.append(gs, cp.size))))
         cell_wait = np.zeros(cp.size)
         cell_wait[in_smooth] = _mean_wait(
             s_first[in_smooth], np.where(c.clamped[gc], 0.0, delta)[in_smooth],
             m_pc[in_smooth])
-        wait = (np.add.reduceat(m_pc * cell_wait, gs) / np.maximum(g_m, 1e-12))[ev]
+        wait = (np.add.reduceat(m_pc * cell_wait, gs) / np.maximum(g_m, 1e-12))[full]
 
         def emitted(v: Array) -> Array:
             return np.where(exact, _step_end(v), np.minimum(v + wait, last_step))
 
-        e_nodes = [emitted(v) for v in (e_sf, e_sm, e_sl)]
-        at = clock(np.concatenate(e_nodes + [v + e_life for v in e_nodes]),
-                   np.tile(e_pt, 6)).reshape(6, -1)
-        t_s, t_f = list(at[:3]), list(at[3:])
-        o_e = o_pt[e_pt]
-
-        def group_mean(vals: list[Array]) -> Array:
-            return np.asarray(sum(q * v for q, v in zip(quad, vals, strict=True)), dtype=float)
-
+        nodes = np.zeros((3, g_pt.size))  # first tokens of a group's first, middle, last
+        nodes[:, full] = [emitted(v) for v in (e_sf, e_sm, e_sl)]
+        half = np.flatnonzero(early & ~shared)
+        nodes[:, half] = nodes[:, twin[half]]
+        quad[:, half] = quad[:, twin[half]]
+        ev = np.concatenate([full, half])  # the groups whose finishes are evaluated here
+        at = clock(np.concatenate([nodes[:, full].ravel(), (nodes[:, ev] + g_life[ev]).ravel()]),
+                   np.concatenate([np.tile(e_pt, 3), np.tile(g_pt[ev], 3)]))
+        t_s = at[:3 * full.size].reshape(3, -1)
+        t_f = at[3 * full.size:].reshape(3, -1)
+        o_e = o_pt[g_pt[ev]]
         sums = np.zeros((4, g_pt.size))
-        sums[:, ev] = e_m * np.stack([
-            group_mean(t_s), group_mean(t_f),
-            group_mean([(f - s_) / np.maximum(o_e - 1, 1) for f, s_ in zip(t_f, t_s, strict=True)]),
-            group_mean([o_e / f for f in t_f])])
+        sums[0, full] = e_m * np.sum(quad[:, full] * t_s, axis=0)
+        sums[0, half] = sums[0, twin[half]]
+        q_ev = quad[:, ev]
+        sums[1, ev] = g_m[ev] * np.sum(q_ev * t_f, axis=0)
+        sums[2, ev] = (sums[1, ev] - sums[0, ev]) / np.maximum(o_e - 1, 1)
+        sums[3, ev] = g_m[ev] * np.sum(q_ev * (o_e / t_f), axis=0)
+        source = np.where(shared, twin, np.arange(g_pt.size))
         sums = sums[:, source]
         cnt = b_arr.astype(float)
         ttft, e2e, tpot, req_tps = (np.bincount(g_pt, row, n_pts) / cnt for row in sums)
