@@ -439,21 +439,34 @@ class _Cells:
         k = self._rank("x", count - 1e-9, shape) - 1
         return np.clip(k, 0, self.counts[shape] - 1) + self.starts[shape]
 
-    def finish_at(self, S: Array, idx: NDArray[np.int64], count: Array) -> Array:
-        """Finish step of the request at position ``count`` (< 1: none, -inf) of the
-        shape of cells ``idx``, using completion steps S of the earlier cells."""
+    def gate(self, idx: NDArray[np.int64], count: Array) -> tuple[
+            NDArray[np.int64], NDArray[np.bool_], Array, Array, Array]:
+        """Where the request at position ``count`` (< 1: none) of the shape of cells
+        ``idx`` sits, for :meth:`finish_at`: its cell, whether that is its shape's first
+        cell, its rank in the cell, the cell's size and the offset to its finish (its
+        shape's decode life, -inf for none). Fixed while the schedule is solved."""
         shape = self.owner[idx]
-        self.S = S
-        if self.T.size != S.size:
-            self.T = np.zeros_like(S)
-            self.clamped = np.zeros(S.size, bool)
         k = self._cell_of_count(np.maximum(count, 1.0), shape)
-        prev_S = np.where(k > self.starts[shape], S[np.maximum(k - 1, 0)], 0.0)
-        t0 = np.maximum(prev_S, 0.0)
-        delta = (S[k] - t0) / np.maximum(self.m[k], 1e-12)
         u = np.clip(count - self.x[k], 0.0, self.m[k])
-        done = t0 + u * delta
-        return np.where(count >= 1.0, done + self.life[shape], -np.inf)
+        return (k, k == self.starts[shape], u, np.maximum(self.m[k], 1e-12),
+                np.where(count >= 1.0, self.life[shape], -np.inf))
+
+    @staticmethod
+    def finish_at(S: Array, gate: tuple[NDArray[np.int64], NDArray[np.bool_], Array, Array,
+                                        Array]) -> Array:
+        """Finish step of the requests of :meth:`gate`, using completion steps S of the
+        earlier cells (the cell's requests spread evenly after the previous one's end)."""
+        k, first, u, m, offset = gate
+        t0 = np.where(first, 0.0, np.maximum(S[np.maximum(k - 1, 0)], 0.0))
+        return t0 + u * ((S[k] - t0) / m) + offset
+
+    def first_completion(self) -> tuple[Array, Array]:
+        """Per shape: the step at which its first prompt completes, and a margin below
+        which a time surely precedes it (:meth:`locate` rounds counts up by 1e-9)."""
+        shapes = np.arange(self.counts.size)
+        k = self.starts
+        spacing = np.where(self.clamped[k], 0.0, self.spacing(k))
+        return self.s_of_count(np.ones(shapes.size), shapes), 1e-6 * np.maximum(spacing, 1.0)
 
     def progress(self, t: Array, shape: NDArray[np.int64], cap: Array) -> tuple[Array, Array]:
         """(prompts of ``shape`` prefilled by time t, fractions of the prompts in flight
@@ -667,19 +680,22 @@ class BurstEstimator:
             dec = np.minimum(c.x + (c.m - 1.0) / 2.0,
                              np.maximum(n, c.m.max(initial=1.0)) - 1.0)
             dec = np.where(c.lead | (life <= 0.0), 0.0, dec)  # (one output token: none)
+        # the requests n places before each cell's first and last (in cells of earlier waves)
+        waves = [by_wave[cuts[w]:cuts[w + 1]] for w in range(1, n_waves)]
+        gates = [(c.gate(idx, c.x[idx] + 1.0 - n[idx]), c.gate(idx, c.x[idx] + c.m[idx] - n[idx]))
+                 for idx in waves]
         for sweep in range(first_sweep, 8):
             tau = self._tau(dec, i_tok)  # steps per request of the cell
             dur = c.m * tau
             cum = np.cumsum(dur)
             cum = cum - np.repeat(cum[c.starts] - dur[c.starts], c.counts)
             S = cum.copy()
-            for w in range(1, n_waves):
-                idx = by_wave[cuts[w]:cuts[w + 1]]
+            for idx, (gate_start, gate_end) in zip(waves, gates, strict=True):
                 if idx.size == 0:
                     continue
                 # finish times of the requests n places earlier (earlier waves are solved)
-                g_start = c.finish_at(S, idx, c.x[idx] + 1.0 - n[idx])
-                g_end = c.finish_at(S, idx, c.x[idx] + c.m[idx] - n[idx])
+                g_start = c.finish_at(S, gate_start)
+                g_end = c.finish_at(S, gate_end)
                 h = np.maximum(g_start + dur[idx], g_end + tau[idx]) - cum[idx]
                 prev = idx - 1  # the wave's first cell continues after the previous wave
                 base = S[prev] - (cum[idx] - dur[idx])
@@ -695,9 +711,17 @@ class BurstEstimator:
             S = np.where(clamp, 1.0, S)
             T = np.where(clamp, 0.0, T)
             c.set_schedule(T, S, clamp)
+            # requests completed by the middle of each cell: the earlier cells' and half
+            # of its own (cells run one after another), none before the end of the first
+            # step if some prompts are clamped into it
             mid = (T + S) / 2.0
-            started = np.minimum(c.count_started(mid, own), c.x + c.m)
-            finished = c.count_started(mid - life, own)
+            waiting = clamp | ((c.n_clamped[own] > 0) & (mid + 1e-9 < 1.0))
+            started = np.where(waiting, 0.0, c.x + np.floor(c.m / 2.0 + 1e-9))
+            # and finished by then (none before the shape's first completion)
+            first_s, margin = c.first_completion()
+            late = np.flatnonzero(mid - life >= (first_s - margin)[own])
+            finished = np.zeros(mid.size)
+            finished[late] = c.count_started(mid[late] - life[late], own[late])
             new_dec = np.maximum(started - finished, 0.0)
             new_dec = np.where(c.lead, 0.0, np.minimum(new_dec, c.x + c.m / 2.0))
             change = np.abs(self._tau(new_dec, i_tok) / tau - 1.0)
@@ -833,7 +857,8 @@ class BurstEstimator:
         # where the point's last prompt is done (its drain: every request has started, no
         # prefill) and where no request can have finished yet, the searches are skipped
         drain = mid > np.maximum(last_end, s_last[last_pair])[seg_pt]
-        first_s = c.s_of_count(np.ones(len(shapes)), np.arange(len(shapes)))
+        first_s, margin = c.first_completion()
+        first_s = first_s - margin
         k_first = c.starts[seg_shape]
 
         def started_by(t: Array, rows: NDArray[np.int64] | slice = slice(None)
@@ -858,7 +883,7 @@ class BurstEstimator:
         filling = np.flatnonzero(~drain)
         n_started, k_st = b_seg.copy(), k_b.copy()
         n_started[filling], k_st[filling] = started_by(before[filling], filling)
-        may_finish = before - life_seg >= first_s[seg_shape] - 1e-6
+        may_finish = before - life_seg >= first_s[seg_shape]
         n_finished, k_fi = counted(before - life_seg, may_finish)
         alive = np.maximum(n_started - n_finished, 0.0)
         base = i_seg + mid + 0.5  # context of a decoder that completed prefill at s: base - s
@@ -870,7 +895,7 @@ class BurstEstimator:
                 rows.append(alive * base - (sum_st - sum_fi))
                 continue
             # decoders whose context has reached w
-            n_w, k_w = counted(base - w, (base - w >= first_s[seg_shape] - 1e-6) & (alive > 0))
+            n_w, k_w = counted(base - w, (base - w >= first_s[seg_shape]) & (alive > 0))
             low, high = n_w < n_finished, n_w > n_started
             n_w = np.where(low, n_finished, np.where(high, n_started, n_w))
             k_w = np.where(low, k_fi, np.where(high, k_st, k_w))
