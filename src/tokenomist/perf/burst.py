@@ -305,7 +305,7 @@ PHASES = 16  # completions averaged one by one in _mean_wait
 CELLS = 16  # cells per wave: waves of up to 16 requests are resolved request by request
 STRIDE = 4  # cells per group of integration (see BurstEstimator._group_starts)
 MERGE_MIN = 4  # requests a cell needs to be merged into a group
-SUBDIVISIONS = 17  # extra boundaries where the share of sequences that fit the KV cache varies
+SUBDIVISIONS = 9  # extra boundaries where the share of sequences that fit the KV cache varies
 
 
 @dataclass
@@ -804,8 +804,8 @@ class BurstEstimator:
         # (prefill work ends at the fluid completion; a request decodes from the end of
         # that step on, for O - 1 steps)
         e_first, e_last = _step_end(g_sf), _step_end(g_sl)
-        pieces = [c.T[g_cell], g_sl, g_sf, e_first, e_last, e_first + g_life, e_last + g_life]
-        owners = [g_pt] * 7
+        pieces = [c.T[g_cell], g_sl, e_first, e_last, e_first + g_life, e_last + g_life]
+        owners = [g_pt] * 6
         for k in kinks:
             ok = k > g_i
             for v in (g_sf, g_sl):
@@ -942,19 +942,20 @@ class BurstEstimator:
         zspan = float(z.max(initial=0.0)) + 1.0
         keyed = a + seg_pt * zspan
         parts = np.stack([real * bd.compute, real * bd.memory, real * bd.communication,
-                          real * bd.overhead, real * (bd.total - dec_only), real * dec_only,
-                          real, seg_time])
+                          real * bd.overhead, real * (bd.total - dec_only), real, seg_time])
 
         def cumulative(x: Array, pt: NDArray[np.int64], rows: slice = slice(None)) -> Array:
             """The parts (``rows``) summed over point pt's own intervals up to step x."""
             k = np.searchsorted(keyed, x + pt * zspan, side="right") - 1
             k = np.clip(k, first_seg[pt], first_seg[pt] + counts[pt] - 1)
             frac = np.clip((x - a[k]) / np.maximum(length[k], 1e-12), 0.0, 1.0)
-            return np.asarray(np.where(counts[pt] > 0, cum_parts[rows, k]
+            return np.asarray(np.where(counts[pt] > 0, cum_parts[rows, k] - base[rows, pt]
                                        - parts[rows, k] * (1.0 - frac), 0.0), dtype=float)
 
+        # (running sums over all intervals; a point's own begin after its first one's start)
         cum_parts = np.cumsum(parts, axis=1)
-        cum_parts -= np.repeat(cum_parts[:, first_seg] - parts[:, first_seg], counts, axis=1)
+        first_k = np.minimum(first_seg, max(a.size - 1, 0))
+        base = cum_parts[:, first_k] - parts[:, first_k]
         at_cut = np.where(own, 0.0, cumulative(np.where(own, 0.0, cut), anchor))  # (parts, pts)
 
         def clock(x: Array, pt: NDArray[np.int64]) -> Array:
@@ -1040,9 +1041,9 @@ class BurstEstimator:
             batch_size=b_arr, input_tokens=shapes[sp, 0], output_tokens=shapes[sp, 1],
             elapsed_s=elapsed, ttft_s=ttft, tpot_s=tpot, e2e_s=e2e,
             request_tokens_per_s=req_tps, concurrency=n_used,
-            waves=-(-b_arr // n_used), steps=totals[6],
+            waves=-(-b_arr // n_used), steps=totals[5],
             compute_s=totals[0], memory_s=totals[1], communication_s=totals[2],
-            overhead_s=totals[3], prefill_s=totals[4], decode_s=totals[5])
+            overhead_s=totals[3], prefill_s=totals[4], decode_s=totals[6] - totals[4])
 
     def _group_starts(self, c: _Cells, ck: NDArray[np.int64], gc: NDArray[np.int64]
                       ) -> NDArray[np.bool_]:
