@@ -364,7 +364,7 @@ class _Cells:
         """Steps between the completions of consecutive requests of cell k."""
         return np.asarray((self.S[k] - self.T[k]) / np.maximum(self.m[k], 1e-12), dtype=float)
 
-    def _done_and_started(self, t: Array, shape: NDArray[np.int64]
+    def done_and_started(self, t: Array, shape: NDArray[np.int64]
                           ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         """Local indices: cells of ``shape`` completed by t, and cells started by t."""
         tq = t + 1e-9
@@ -389,7 +389,7 @@ class _Cells:
         """(requests of ``shape`` in the cells completed by time t, requests' worth of
         prefill done by t in the first unfinished cell (continuous), that cell (global
         index), cells completed by t, cells started by t)."""
-        done, begun = self._done_and_started(t, shape)
+        done, begun = self.done_and_started(t, shape)
         n = self.counts[shape]
         k = np.minimum(done, n - 1) + self.starts[shape]
         whole = np.where(done >= n, self.x[k] + self.m[k], self.x[k])
@@ -908,13 +908,19 @@ class BurstEstimator:
             f_pt = seg_pt[filling]
             rate[filling], in_flight[filling] = c.prefill_at(
                 mid[filling], seg_shape[filling], n_cells_pt[f_pt], s_last[last_pair][f_pt],
-                m_pc[last_pair][f_pt], c.locate(mid[filling], seg_shape[filling])[2:],
+                m_pc[last_pair][f_pt], c.done_and_started(mid[filling], seg_shape[filling]),
                 tuple(x[f_pt] for x in final_step))
         active = in_flight > 1e-9
         prompt_keys = self._chunk_keys(shapes[:, 0])
         pairs = np.stack([rate * causal_pairs(i_seg, w) for w in self.windows])
         pre_keys = rate * prompt_keys[:, seg_shape]
-        oldest = np.where(alive > 0, base - c.s_after(n_finished, k_fi, seg_shape), 0.0)
+        # the oldest decoder's context (a CUDA graph covers contexts up to graph_ctx; a
+        # shape whose requests never grow past it needs no search)
+        oldest = np.zeros(mid.size)
+        if self.graph_ctx:
+            long = np.flatnonzero((alive > 0) & (i_seg + life_seg + 2.0 > self.graph_ctx))
+            oldest[long] = base[long] - c.s_after(n_finished[long], k_fi[long],
+                                                  seg_shape[long])
         if self.preempts:
             held = np.sum(self.window_shares[:, None] * dec_keys, axis=0) \
                 + in_flight * self._kv_cost(i_seg) \
@@ -1016,18 +1022,21 @@ class BurstEstimator:
         nodes[:, half] = nodes[:, twin[half]]
         quad[:, half] = quad[:, twin[half]]
         ev = np.concatenate([full, half])  # the groups whose finishes are evaluated here
-        at = clock(np.concatenate([nodes[:, full].ravel(), (nodes[:, ev] + g_life[ev]).ravel()]),
-                   np.concatenate([np.tile(e_pt, 3), np.tile(g_pt[ev], 3)]))
-        t_s = at[:3 * full.size].reshape(3, -1)
-        t_f = at[3 * full.size:].reshape(3, -1)
+        # (only the nodes with a weight are looked up)
+        row_s, at_s = np.nonzero(quad[:, full])
+        row_f, at_f = np.nonzero(quad[:, ev])
+        g_s, g_f = full[at_s], ev[at_f]
+        x_s, x_f = nodes[row_s, g_s], nodes[row_f, g_f] + g_life[g_f]
+        at = clock(np.concatenate([x_s, x_f]), np.concatenate([g_pt[g_s], g_pt[g_f]]))
+        t_s, t_f = at[:x_s.size], at[x_s.size:]
+        w_s, w_f = quad[row_s, g_s], quad[row_f, g_f]
         o_e = o_pt[g_pt[ev]]
         sums = np.zeros((4, g_pt.size))
-        sums[0, full] = e_m * np.sum(quad[:, full] * t_s, axis=0)
+        sums[0, full] = e_m * np.bincount(at_s, w_s * t_s, full.size)
         sums[0, half] = sums[0, twin[half]]
-        q_ev = quad[:, ev]
-        sums[1, ev] = g_m[ev] * np.sum(q_ev * t_f, axis=0)
+        sums[1, ev] = g_m[ev] * np.bincount(at_f, w_f * t_f, ev.size)
         sums[2, ev] = (sums[1, ev] - sums[0, ev]) / np.maximum(o_e - 1, 1)
-        sums[3, ev] = g_m[ev] * np.sum(q_ev * (o_e / t_f), axis=0)
+        sums[3, ev] = g_m[ev] * np.bincount(at_f, w_f * o_e[at_f] / t_f, ev.size)
         source = np.where(shared, twin, np.arange(g_pt.size))
         sums = sums[:, source]
         cnt = b_arr.astype(float)
