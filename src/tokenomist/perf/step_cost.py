@@ -69,6 +69,10 @@ def _where(cond: Any, a: Any, b: Any) -> Any:
     return np.where(cond, a, b)
 
 
+def _all(cond: Any) -> bool:
+    return bool(cond) if isinstance(cond, (bool, np.bool_)) else bool(np.all(cond))
+
+
 def _max(a: Any, b: float) -> Any:
     return max(a, b) if isinstance(a, float) else np.maximum(a, b)
 
@@ -264,21 +268,25 @@ class CostModel:
         c, e = self.c, self.eff
         tokens = _num(load.tokens)
         active = tokens > 0
+        # (steps that all run something, the usual case of many, skip the masks)
+        busy = _all(active)
         half = e.gemm_half_tokens
         bw = c.bandwidth * e.bandwidth
 
         # dense linear layers: a GEMM over M >= 2 tokens costs (M + half) tokens of compute;
         # one token is a matrix-vector product (GEMV kernels, no tiles to fill)
-        dense_flops = _where(active, c.dense_flops_per_token
-                               * (tokens + _where(tokens > 1, half, 0.0)), 0.0)
+        dense_flops = c.dense_flops_per_token * (tokens + _where(tokens > 1, half, 0.0))
         logits = _num(load.logits)
-        lm_flops = _where(logits > 0, c.lm_head_flops_per_logit
-                            * (logits + _where(logits > 1, half, 0.0)), 0.0)
+        lm_flops = c.lm_head_flops_per_logit * (logits + _where(logits > 1, half, 0.0))
         lin_rate = c.linear_peak * e.flops
-        comp_d, mem_d = _roofline(dense_flops, lin_rate,
-                                  _where(active, c.dense_bytes, 0.0), bw)
-        comp_h, mem_h = _roofline(lm_flops, lin_rate,
-                                  _where(logits > 0, c.lm_head_bytes, 0.0), bw)
+        sampled = logits > 0
+        comp_d, mem_d = _roofline(dense_flops if busy else _where(active, dense_flops, 0.0),
+                                  lin_rate, c.dense_bytes if busy
+                                  else _where(active, c.dense_bytes, 0.0), bw)
+        every = _all(sampled)
+        comp_h, mem_h = _roofline(lm_flops if every else _where(sampled, lm_flops, 0.0),
+                                  lin_rate, c.lm_head_bytes if every
+                                  else _where(sampled, c.lm_head_bytes, 0.0), bw)
         compute = comp_d + comp_h
         memory = mem_d + mem_h
 
@@ -317,20 +325,25 @@ class CostModel:
         compute = compute + comp_a + comp_p
         memory = memory + mem_a + mem_p
 
-        # collectives
+        # collectives: a latency and a time per byte, per collective; msg = bytes per token
         link = c.link_bandwidth * e.comm_bandwidth
-        comm = 0.0 * tokens
-        msg = tokens * c.hidden * c.activation_bytes
+        msg = c.hidden * c.activation_bytes
+        latency, per_token = 0.0, 0.0
         if c.tp > 1:
             n_ar = 2.0 * c.layers
-            comm = comm + _where(active, n_ar * (e.comm_latency_s
-                                                   + 2.0 * (c.tp - 1) / c.tp * msg / link), 0.0)
+            latency += n_ar * e.comm_latency_s
+            per_token += n_ar * 2.0 * (c.tp - 1) / c.tp * msg / link
         if c.ep > 1 and c.moe_layers > 0:
             n_a2a = 2.0 * c.moe_layers
-            a2a_bytes = msg * c.top_k * (c.ep - 1) / c.ep * self.deployment.expert_imbalance
-            comm = comm + _where(active, n_a2a * (e.comm_latency_s + a2a_bytes / link), 0.0)
+            latency += n_a2a * e.comm_latency_s
+            per_token += n_a2a * msg * c.top_k * (c.ep - 1) / c.ep \
+                * self.deployment.expert_imbalance / link
         if c.pp > 1:
-            comm = comm + _where(active, e.comm_latency_s + msg / link, 0.0)
+            latency += e.comm_latency_s
+            per_token += msg / link
+        comm = latency + per_token * tokens
+        if not busy:
+            comm = _where(active, comm, 0.0)
         zero = 0.0 * compute
         return StepBreakdown(compute=compute, memory=memory, communication=comm, overhead=zero)
 
@@ -369,8 +382,10 @@ class CostModel:
             stage = stage + self._draft_time(load)
         active = _num(load.tokens) > 0
         eager = _num(load.eager)
-        overhead = _where(active, e.step_overhead_s + e.seq_overhead_s * seqs
-                            + eager * e.eager_layer_overhead_s * c.layers * c.pp, 0.0)
+        overhead = e.step_overhead_s + e.seq_overhead_s * seqs \
+            + eager * (e.eager_layer_overhead_s * c.layers * c.pp)
+        if not _all(active):
+            overhead = _where(active, overhead, 0.0)
         return replace(stage, overhead=stage.overhead + overhead)
 
 
