@@ -460,13 +460,14 @@ class _Cells:
         t0 = np.where(first, 0.0, np.maximum(S[np.maximum(k - 1, 0)], 0.0))
         return t0 + u * ((S[k] - t0) / m) + offset
 
-    def first_completion(self) -> tuple[Array, Array]:
-        """Per shape: the step at which its first prompt completes, and a margin below
-        which a time surely precedes it (:meth:`locate` rounds counts up by 1e-9)."""
+    def none_before(self) -> Array:
+        """Per shape: a step before which none of its prompts has completed (its first
+        completion, less a margin for :meth:`locate`, which rounds counts up by 1e-9)."""
         shapes = np.arange(self.counts.size)
         k = self.starts
         spacing = np.where(self.clamped[k], 0.0, self.spacing(k))
-        return self.s_of_count(np.ones(shapes.size), shapes), 1e-6 * np.maximum(spacing, 1.0)
+        return np.asarray(self.s_of_count(np.ones(shapes.size), shapes)
+                          - 1e-6 * np.maximum(spacing, 1.0), dtype=float)
 
     def progress(self, t: Array, shape: NDArray[np.int64], cap: Array) -> tuple[Array, Array]:
         """(prompts of ``shape`` prefilled by time t, fractions of the prompts in flight
@@ -482,7 +483,7 @@ class _Cells:
         ``n_cells`` cells of the shape: every cell whose prefill spans t contributes. The
         last of them may be cut short by the batch size: only its first ``last_m``
         requests, the last of which completes at ``last_s``. ``done_begun``: the cells
-        completed and started by t (:meth:`locate`). ``last_step``: (start, end, prompts
+        completed and started by t (:meth:`done_and_started`). ``last_step``: (start, end, prompts
         per step, prompts in flight) of the step that completes the last prompt: that
         step runs whole, and the prefill work left for it is spread evenly over it."""
         done, begun = done_begun
@@ -718,8 +719,7 @@ class BurstEstimator:
             waiting = clamp | ((c.n_clamped[own] > 0) & (mid + 1e-9 < 1.0))
             started = np.where(waiting, 0.0, c.x + np.floor(c.m / 2.0 + 1e-9))
             # and finished by then (none before the shape's first completion)
-            first_s, margin = c.first_completion()
-            late = np.flatnonzero(mid - life >= (first_s - margin)[own])
+            late = np.flatnonzero(mid - life >= c.none_before()[own])
             finished = np.zeros(mid.size)
             finished[late] = c.count_started(mid[late] - life[late], own[late])
             new_dec = np.maximum(started - finished, 0.0)
@@ -857,8 +857,7 @@ class BurstEstimator:
         # where the point's last prompt is done (its drain: every request has started, no
         # prefill) and where no request can have finished yet, the searches are skipped
         drain = mid > np.maximum(last_end, s_last[last_pair])[seg_pt]
-        first_s, margin = c.first_completion()
-        first_s = first_s - margin
+        first_s = c.none_before()[seg_shape]
         k_first = c.starts[seg_shape]
 
         def started_by(t: Array, rows: NDArray[np.int64] | slice = slice(None)
@@ -883,7 +882,7 @@ class BurstEstimator:
         filling = np.flatnonzero(~drain)
         n_started, k_st = b_seg.copy(), k_b.copy()
         n_started[filling], k_st[filling] = started_by(before[filling], filling)
-        may_finish = before - life_seg >= first_s[seg_shape]
+        may_finish = before - life_seg >= first_s
         n_finished, k_fi = counted(before - life_seg, may_finish)
         alive = np.maximum(n_started - n_finished, 0.0)
         base = i_seg + mid + 0.5  # context of a decoder that completed prefill at s: base - s
@@ -895,7 +894,7 @@ class BurstEstimator:
                 rows.append(alive * base - (sum_st - sum_fi))
                 continue
             # decoders whose context has reached w
-            n_w, k_w = counted(base - w, (base - w >= first_s[seg_shape]) & (alive > 0))
+            n_w, k_w = counted(base - w, (base - w >= first_s) & (alive > 0))
             low, high = n_w < n_finished, n_w > n_started
             n_w = np.where(low, n_finished, np.where(high, n_started, n_w))
             k_w = np.where(low, k_fi, np.where(high, k_st, k_w))
@@ -955,13 +954,13 @@ class BurstEstimator:
             k = np.searchsorted(keyed, x + pt * zspan, side="right") - 1
             k = np.clip(k, first_seg[pt], first_seg[pt] + counts[pt] - 1)
             frac = np.clip((x - a[k]) / np.maximum(length[k], 1e-12), 0.0, 1.0)
-            return np.asarray(np.where(counts[pt] > 0, cum_parts[rows, k] - base[rows, pt]
+            return np.asarray(np.where(counts[pt] > 0, cum_parts[rows, k] - cum_before[rows, pt]
                                        - parts[rows, k] * (1.0 - frac), 0.0), dtype=float)
 
         # (running sums over all intervals; a point's own begin after its first one's start)
         cum_parts = np.cumsum(parts, axis=1)
         first_k = np.minimum(first_seg, max(a.size - 1, 0))
-        base = cum_parts[:, first_k] - parts[:, first_k]
+        cum_before = cum_parts[:, first_k] - parts[:, first_k]
         at_cut = np.where(own, 0.0, cumulative(np.where(own, 0.0, cut), anchor))  # (parts, pts)
 
         def clock(x: Array, pt: NDArray[np.int64]) -> Array:
