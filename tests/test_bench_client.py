@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from tokenomist.bench.client import Endpoint
+from tokenomist.bench.client import Endpoint, send
 from tokenomist.bench.load import BenchConfig, LoadPoint, run_bench
-from tokenomist.bench.requests_log import RecordWriter, read_records
+from tokenomist.bench.requests_log import RecordWriter, RequestRecord, read_records
 from tokenomist.bench.results_io import load_results
 from tokenomist.testing.cli import run_cli
 from tokenomist.testing.mock_server import MockConfig, MockServer
@@ -157,6 +158,18 @@ def test_unreachable_server_is_a_clear_error(tmp_path: Path) -> None:
     assert "probe" in r.stderr or "reach" in r.stderr
 
 
+def _send_to(reply: Callable[[httpx.Request], httpx.Response], stream: bool) -> RequestRecord:
+    """One request through ``send`` to a fake server that answers with ``reply``."""
+    async def go() -> RequestRecord:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(reply)) as client:
+            rec = RequestRecord(point="p", index=0, warmup=False, intended_start=0.0,
+                                requested_output_tokens=4)
+            return await send(client, Endpoint("http://x/v1", "m", stream=stream), "hello",
+                              rec, 0.0, 5.0)
+
+    return asyncio.run(go())
+
+
 @pytest.mark.parametrize(("choice", "ok", "error"), [
     ({"message": {"content": "hi"}, "finish_reason": "stop"}, True, None),
     ({"text": "hi", "finish_reason": "length"}, True, None),
@@ -169,23 +182,21 @@ def test_a_whole_response_is_judged_like_a_stream(choice: dict[str, object], ok:
                                                   error: str | None) -> None:
     """Without streaming, a request that did not finish normally is a failure too (a
     content filter or an abort used to count as a success)."""
-    import asyncio
-
-    import httpx
-
-    from tokenomist.bench.client import Endpoint, send
-    from tokenomist.bench.requests_log import RequestRecord
-
-    def reply(_: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, json={"choices": [choice]})
-
-    async def go() -> RequestRecord:
-        async with httpx.AsyncClient(transport=httpx.MockTransport(reply)) as client:
-            rec = RequestRecord(point="p", index=0, warmup=False, intended_start=0.0,
-                                requested_output_tokens=4)
-            return await send(client, Endpoint("http://x/v1", "m", stream=False), "hello",
-                              rec, 0.0, 5.0)
-
-    rec = asyncio.run(go())
+    rec = _send_to(lambda _: httpx.Response(200, json={"choices": [choice]}), stream=False)
     assert rec.ok is ok
     assert rec.error == error
+
+
+@pytest.mark.parametrize(("stream", "body"), [
+    (False, json.dumps({"choices": ["x"]})),
+    (False, json.dumps(["x"])),
+    (True, "data: null\n\n"),
+    (True, "data: [1]\n\n"),
+    (True, 'data: {"choices": ["x"]}\n\n'),
+])
+def test_a_malformed_reply_fails_that_request_only(stream: bool, body: str) -> None:
+    """JSON of the wrong shape is one failed request, not an exception that ends the run
+    (and with it every point measured so far)."""
+    rec = _send_to(lambda _: httpx.Response(200, text=body), stream=stream)
+    assert not rec.ok
+    assert rec.error is not None and rec.error.startswith("malformed response")

@@ -128,8 +128,10 @@ async def send(client: httpx.AsyncClient, ep: Endpoint, prompt: str, rec: Reques
         rec.error = f"disconnected: {type(exc).__name__}"
     except httpx.HTTPError as exc:
         rec.error = f"http error: {type(exc).__name__}: {exc}"
-    except (ValueError, KeyError) as exc:
-        rec.error = f"malformed response: {exc}"
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        # a reply that is not the JSON the API promises (a list, null, a string where an
+        # object belongs): this request failed, the run goes on
+        rec.error = f"malformed response: {type(exc).__name__}: {exc}"
     if rec.end is None:
         rec.end = time.monotonic() - clock0
     return rec
