@@ -24,7 +24,7 @@ from tokenomist.calibrate.fit import predict
 from tokenomist.calibrate.observations import load_measured
 from tokenomist.deploy import resolve_engine
 from tokenomist.deploy.engine import EfficiencyPriors
-from tokenomist.errors import TokenomistError
+from tokenomist.errors import ConfigError, TokenomistError
 from tokenomist.testing.cli import run_cli
 
 DATA = Path(__file__).parent / "data" / "measurements"
@@ -286,17 +286,19 @@ _GOOD_POINT = {"completed": 4, "elapsed_s": 10.0, "input_tokens": 200, "output_t
     ([{**_GOOD_POINT, "e2e_s": 5}], "points[0].e2e_s"),
     ([{**_GOOD_POINT, "ttft_s": {"mean": "fast"}}], "points[0].ttft_s.mean"),
     ([{**_GOOD_POINT, "output_tokens_per_s": 0}], "points[0].output_tokens_per_s"),
+    ([{**_GOOD_POINT, "batch_size": "x"}], "points[0].batch_size"),
+    ([{**_GOOD_POINT, "requested_output_tokens": "x"}], "points[0].requested_output_tokens"),
+    ([{**_GOOD_POINT, "load": "closed", "concurrency": "x"}], "points[0].concurrency"),
+    ([{**_GOOD_POINT, "e2e_s": {"mean": -5}}], "points[0].e2e_s.mean"),
 ])
 def test_malformed_bench_summary_names_the_field(tmp_path: Path, points: object,
                                                  field: str) -> None:
     """Each of these raised AttributeError, ValueError or SciPy's 'Residuals are not
     finite' instead of naming what is wrong."""
-    from tokenomist.calibrate.observations import load_measured
-    from tokenomist.errors import ConfigError
     f = tmp_path / "s.json"
     f.write_text(json.dumps({"schema_version": "tokenomist.bench/1", "points": points}))
     with pytest.raises(ConfigError) as exc:
         load_measured(f)
-    assert field in str(exc.value)
+    assert exc.value.field == field
     f.write_text(json.dumps({"schema_version": "tokenomist.bench/1", "points": [_GOOD_POINT]}))
     assert load_measured(f)[0].output_tokens_per_s == 40.0

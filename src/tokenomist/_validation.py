@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -47,3 +48,20 @@ def read_json(path: Path) -> Any:
     except json.JSONDecodeError as exc:
         raise ConfigError(source, None, f"not valid JSON (line {exc.lineno}, column "
                                         f"{exc.colno}: {exc.msg})") from None
+
+
+def number(d: dict[str, Any], key: str, source: str, where: str = "") -> float:
+    """A finite number at ``key`` of a JSON object, or a ConfigError naming the field
+    (``where``: the path of the object, ending with a dot)."""
+    v = d.get(key)
+    if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
+        raise ConfigError(source, f"{where}{key}", "missing or not a number")
+    return float(v)
+
+
+def positive_number(d: dict[str, Any], key: str, source: str, where: str = "") -> float:
+    """:func:`number`, which must also be above zero."""
+    v = number(d, key, source, where)
+    if v <= 0:
+        raise ConfigError(source, f"{where}{key}", f"must be positive, got {v}")
+    return v

@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from tokenomist._validation import read_json
+from tokenomist._validation import positive_number, read_json
 from tokenomist.bench.records import MeasuredPoint
 from tokenomist.errors import ConfigError
 
@@ -41,11 +41,7 @@ def parse_article_results(data: Any, source: str) -> list[MeasuredPoint]:
         if not isinstance(row, dict):
             raise ConfigError(source, where, "expected an object")
         for name in REQUIRED:
-            value = row.get(name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) \
-                    or not math.isfinite(value) or value <= 0:
-                raise ConfigError(source, f"{where}.{name}",
-                                  "missing or not a positive number")
+            positive_number(row, name, source, f"{where}.")
         out_mean = float(row["avg_output_tokens"])
         mx = int(max_tokens) if isinstance(max_tokens, int) and max_tokens > 0 \
             else math.ceil(out_mean)

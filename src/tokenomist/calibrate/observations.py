@@ -12,24 +12,15 @@ import math
 from pathlib import Path
 from typing import Any
 
-from tokenomist._validation import read_json
+from tokenomist._validation import number, positive_number, read_json
 from tokenomist.bench.article_format import is_article_format, parse_article_results
 from tokenomist.bench.records import MeasuredPoint
 from tokenomist.errors import ConfigError
 
 
-def _num(d: dict[str, Any], key: str, source: str, where: str = "") -> float:
-    v = d.get(key)
-    if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
-        raise ConfigError(source, f"{where}{key}", "missing or not a number")
-    return float(v)
-
-
-def _positive(d: dict[str, Any], key: str, source: str, where: str = "") -> float:
-    v = _num(d, key, source, where)
-    if v <= 0:
-        raise ConfigError(source, f"{where}{key}", f"must be positive, got {v}")
-    return v
+def _count(d: dict[str, Any], key: str, source: str, where: str) -> int | None:
+    """An optional positive whole number (a count of requests or tokens)."""
+    return None if d.get(key) is None else round(positive_number(d, key, source, where))
 
 
 def _mean_of(p: dict[str, Any], key: str, source: str, where: str) -> float | None:
@@ -39,8 +30,9 @@ def _mean_of(p: dict[str, Any], key: str, source: str, where: str) -> float | No
         return None
     if not isinstance(stats, dict):
         raise ConfigError(source, f"{where}{key}", "must be an object of statistics")
+    # (a mean time of zero or below is not a measurement)
     mean = stats.get("mean")
-    return None if mean is None else _num(stats, "mean", source, f"{where}{key}.")
+    return None if mean is None else positive_number(stats, "mean", source, f"{where}{key}.")
 
 
 def _bench_points(data: dict[str, Any], source: str) -> list[MeasuredPoint]:
@@ -54,34 +46,37 @@ def _bench_points(data: dict[str, Any], source: str) -> list[MeasuredPoint]:
             raise ConfigError(source, f"points[{k}]", "must be an object")
         if not p.get("completed"):
             continue
-        n = int(_positive(p, "completed", source, where))
-        elapsed = _positive(p, "elapsed_s", source, where)
+        n = int(positive_number(p, "completed", source, where))
+        elapsed = positive_number(p, "elapsed_s", source, where)
         mean_e2e = _mean_of(p, "e2e_s", source, where)
-        out_tokens = _positive(p, "output_tokens", source, where)
+        out_tokens = positive_number(p, "output_tokens", source, where)
         load = p.get("load", "burst")
+        rate = p.get("request_rate")
         out.append(MeasuredPoint(
-            batch_size=int(p.get("batch_size") or n), input_tokens=round(_positive(
-                p, "input_tokens", source, where)), output_tokens=out_tokens,
-            elapsed_s=elapsed,
-            output_tokens_per_s=_positive(p, "output_tokens_per_s", source, where),
-            max_output_tokens=int(p.get("requested_output_tokens") or round(out_tokens)),
+            batch_size=_count(p, "batch_size", source, where) or n,
+            input_tokens=round(positive_number(p, "input_tokens", source, where)),
+            output_tokens=out_tokens, elapsed_s=elapsed,
+            output_tokens_per_s=positive_number(p, "output_tokens_per_s", source, where),
+            max_output_tokens=_count(p, "requested_output_tokens", source, where)
+            or round(out_tokens),
             ttft_s=_mean_of(p, "ttft_s", source, where),
             tpot_s=_mean_of(p, "tpot_s", source, where),
             request_tokens_per_s=out_tokens / mean_e2e if mean_e2e else None, source=source,
-            load=load, concurrency=p.get("concurrency"), request_rate=p.get("request_rate"),
-            num_requests=n))
+            load=load, concurrency=_count(p, "concurrency", source, where),
+            request_rate=None if rate is None
+            else positive_number(p, "request_rate", source, where), num_requests=n))
     if not out:
         raise ConfigError(source, "points", "no completed load points")
     return out
 
 
 def _vllm_points(data: dict[str, Any], source: str) -> list[MeasuredPoint]:
-    n = int(_num(data, "completed", source))
+    n = int(number(data, "completed", source))
     if n < 1:
         raise ConfigError(source, "completed", "no completed requests")
-    duration = _positive(data, "duration", source)
-    out_total = _positive(data, "total_output_tokens", source)
-    in_total = _num(data, "total_input_tokens", source)
+    duration = positive_number(data, "duration", source)
+    out_total = positive_number(data, "total_output_tokens", source)
+    in_total = number(data, "total_input_tokens", source)
     rate = data.get("request_rate")
     conc = data.get("max_concurrency")
     rate_f = float(rate) if isinstance(rate, (int, float)) and math.isfinite(rate) else None
