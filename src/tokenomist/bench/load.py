@@ -41,6 +41,11 @@ class LoadPoint:
     arrivals: str = "poisson"
 
     @property
+    def requests(self) -> int:
+        """Requests this point sends: a burst's batch, otherwise ``num_requests``."""
+        return (self.batch_size or 1) if self.kind == "burst" else self.num_requests
+
+    @property
     def label(self) -> str:
         if self.kind == "burst":
             return f"batch={self.batch_size}"
@@ -223,10 +228,9 @@ async def run_point(client: httpx.AsyncClient, ep: Endpoint, point: LoadPoint,
         on_done(rec)
 
     if point.kind == "burst":
-        n = point.batch_size or 1
-        await asyncio.gather(*(one(i, 0.0) for i in range(n)))
+        await asyncio.gather(*(one(i, 0.0) for i in range(point.requests)))
     elif point.kind == "closed":
-        counter = iter(range(point.num_requests))
+        counter = iter(range(point.requests))
 
         async def worker() -> None:
             for i in counter:
@@ -238,7 +242,7 @@ async def run_point(client: httpx.AsyncClient, ep: Endpoint, point: LoadPoint,
         rate = point.request_rate or 1.0
         t = 0.0
         times = []
-        for _ in range(point.num_requests):
+        for _ in range(point.requests):
             times.append(t)
             t += rng.expovariate(rate) if point.arrivals == "poisson" else 1.0 / rate
         await asyncio.gather(*(one(i, ti) for i, ti in enumerate(times)))
@@ -282,7 +286,7 @@ async def run_bench(cfg: BenchConfig, writer: RecordWriter,
         metrics_before = await _scrape(client, ep) if cfg.scrape_metrics else None
         points = []
         for point in cfg.points:
-            prompts = await fresh(point.batch_size or point.num_requests)
+            prompts = await fresh(point.requests)
             await preconnect(client, ep, point.batch_size or point.concurrency or 1)
             on_point(point)
             monitor = LoopMonitor()

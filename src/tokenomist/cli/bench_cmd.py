@@ -115,7 +115,7 @@ def bench_cmd(
         cfg.seed = seed
     cfg.check()
     rec_path = records or output.with_suffix(".requests.jsonl")
-    total = sum(p.batch_size or p.num_requests for p in points)
+    total = sum(p.requests for p in points)
     with RecordWriter(rec_path) as writer, Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("failed {task.fields[failed]}"), TimeElapsedColumn(),
