@@ -387,6 +387,21 @@ def test_prices_reach_every_accelerator_however_it_is_named() -> None:
         enumerate_candidates("llama-3.1-8b", ["h200"], tier="bogus")
 
 
+def test_an_accelerator_named_twice_is_searched_once_and_prices_are_finite() -> None:
+    """'h100-sxm,H100-SXM' used to double every candidate (a runner-up identical to the
+    best, a doubled frontier); an infinite price printed Infinity in --json."""
+    from tokenomist.plan.search import enumerate_candidates
+    once, _ = enumerate_candidates("llama-3.1-8b", ["h100-sxm"], precisions=[None])
+    twice, _ = enumerate_candidates("llama-3.1-8b", ["h100-sxm", "H100-SXM"],
+                                    precisions=[None])
+    assert len(twice) == len(once) > 0
+    with pytest.raises(InvalidValueError, match="finite"):
+        enumerate_candidates("llama-3.1-8b", ["h200"], usd_per_gpu_hour=float("inf"))
+    r = run_cli("plan", "--model", "llama-3.1-8b", "--hardware", "h100-sxm",
+                "--gpu-hourly-usd", "inf", "--json")
+    assert r.returncode != 0 and "Traceback" not in r.stderr and "finite" in r.stderr
+
+
 def test_disagg_rejects_a_zero_pool_tp() -> None:
     r = run_cli("disagg", "--model", "llama-3.1-8b", "--tp", "1", "--prefill-tp", "0")
     assert r.returncode != 0 and "Traceback" not in r.stderr

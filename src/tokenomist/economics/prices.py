@@ -4,6 +4,7 @@ API prices per million tokens (updatable from a file)."""
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -29,8 +30,9 @@ def gpu_price(hardware: Accelerator | None, usd_per_gpu_hour: float | None,
               tier: str = "low_cost") -> GpuPrice:
     """The user's price if given, else the catalog's price of ``tier`` for the hardware."""
     if usd_per_gpu_hour is not None:
-        if not usd_per_gpu_hour > 0:
-            raise InvalidValueError(f"--gpu-hourly-usd must be positive, got {usd_per_gpu_hour}")
+        if not (usd_per_gpu_hour > 0 and math.isfinite(usd_per_gpu_hour)):
+            raise InvalidValueError("--gpu-hourly-usd must be a positive, finite number, got "
+                                    f"{usd_per_gpu_hour}")
         return GpuPrice(float(usd_per_gpu_hour), "given by the user")
     if tier not in TIERS:
         raise UnknownNameError("price tier", tier, TIERS)

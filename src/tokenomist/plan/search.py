@@ -127,16 +127,21 @@ def enumerate_candidates(model: str | ModelArch,
     price for every accelerator, or prices by accelerator (any name the catalog resolves);
     the others are priced from the catalog's ``tier``."""
     arch = model if isinstance(model, ModelArch) else resolve_model(model)
-    accs = [h if isinstance(h, Accelerator) else resolve_hardware(h) for h in hardware]
+    accs: dict[str, Accelerator] = {}  # by id: an accelerator named twice is searched once
+    for h in hardware:
+        acc = h if isinstance(h, Accelerator) else resolve_hardware(h)
+        accs.setdefault(acc.id, acc)
     profiles = [e if isinstance(e, EngineProfile) else resolve_engine(e) for e in engines]
-    prices = _prices_by_id(accs, usd_per_gpu_hour, tier)
+    prices = _prices_by_id(list(accs.values()), usd_per_gpu_hour, tier)
     is_moe = moe_spec(arch) is not None
     out: list[Candidate] = []
     skipped: list[str] = []
-    for acc in accs:
+    for acc in accs.values():
         if acc.id not in prices:
-            skipped.append(f"{acc.id}: the catalog has no {tier} price for it; give "
-                           "--gpu-hourly-usd")
+            try:
+                gpu_price(acc, None, tier)
+            except InvalidValueError as err:
+                skipped.append(f"{acc.id}: {err}")
             continue
         for eng, prec, kv, tp, pp in itertools.product(profiles, precisions, kv_dtypes, tps,
                                                        pps):
@@ -170,8 +175,7 @@ def _prices_by_id(accs: Sequence[Accelerator], given: float | dict[str, float] |
     by_id: dict[str, float] = {}
     if isinstance(given, dict):
         for name, usd in given.items():
-            acc_id = next((a.id for a in accs if a.id == name), None) \
-                or resolve_hardware(name).id
+            acc_id = name if name in ids else resolve_hardware(name).id
             if acc_id not in ids:
                 raise InvalidValueError(f"--gpu-hourly-usd {name}={usd}: {acc_id} is not among "
                                         f"the accelerators searched ({', '.join(ids)})")
@@ -180,8 +184,9 @@ def _prices_by_id(accs: Sequence[Accelerator], given: float | dict[str, float] |
         usd = gpu_price(None, given, tier).usd_per_gpu_hour
         by_id = dict.fromkeys(ids, usd)
     for acc in accs:
-        if acc.id not in by_id and acc.price(tier) is not None:
-            by_id[acc.id] = gpu_price(acc, None, tier).usd_per_gpu_hour
+        catalog = acc.price(tier)
+        if acc.id not in by_id and catalog is not None:
+            by_id[acc.id] = catalog.usd_per_hour
     return by_id
 
 

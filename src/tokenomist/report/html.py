@@ -14,13 +14,11 @@ import numpy as np
 
 from tokenomist import api
 from tokenomist.bench.results_io import ResultPoint
-from tokenomist.calibrate.fit import Observation
-from tokenomist.calibrate.fit import comparison_rows as comparison_rows_of
+from tokenomist.calibrate.fit import Observation, comparison_rows
 from tokenomist.calibrate.observations import load_measured
 from tokenomist.deploy.deployment import Deployment
 from tokenomist.economics.prices import gpu_price
 from tokenomist.economics.token_cost import price_by_attribution
-from tokenomist.hardware.catalog import resolve_hardware
 from tokenomist.perf.simulator import Simulator
 from tokenomist.plan import DEFAULT_HARDWARE, SLO, Workload
 from tokenomist.plan import plan as run_plan
@@ -60,15 +58,17 @@ def build_report(inp: ReportInputs) -> str:
                                   output_tokens=inp.output_tokens, batch_sizes=inp.batch_sizes)
     price = gpu_price(d.hardware, inp.usd_per_gpu_hour, "low_cost")
     measured_rows: list[dict[str, Any]] = []
-    comparison_rows: list[dict[str, Any]] = []
+    observations: list[Observation] = []
     for f in inp.results:
         pts = load_measured(f)
-        comparison_rows.extend(comparison_rows_of([Observation(d, p) for p in pts]))
+        observations += [Observation(d, p) for p in pts]
         for p in pts:
             if p.input_tokens == inp.input_tokens and p.load == "burst":
                 measured_rows.append({"batch_size": p.batch_size,
                                       "output_tokens_per_s": p.output_tokens_per_s,
                                       "request_tokens_per_s": p.request_tokens_per_s or 0.0})
+    # (one call over every file, as `compare` makes: points of one shape share a timeline)
+    compared = comparison_rows(observations) if observations else []
     sections: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         t = Path(tmp)
@@ -97,18 +97,14 @@ def build_report(inp: ReportInputs) -> str:
                    _img(t / "kv.png", "KV cache vs sequence length and batch"),
                    _img(t / "prefill.png", "Share of time in prefill vs prompt length"),
                    _img(t / "cost.png", "Cost per million tokens vs batch size")]
-        if comparison_rows:
-            plots.plot_comparison(comparison_rows, t / "compare.png", "model vs measured")
+        if compared:
+            plots.plot_comparison(compared, t / "compare.png", "model vs measured")
             figures.append(_img(t / "compare.png", "Model vs measured throughput"))
         # planning: the frontier across accelerators, goodput of this deployment
         wl = Workload.fixed(inp.input_tokens, max(inp.output_tokens, 2))
         # (this deployment is one of the candidates: its accelerator, degrees, precision
         # and price are in the search)
-        accs = {d.hardware.id: d.hardware}
-        for name in inp.compare_hardware:
-            acc = resolve_hardware(name)
-            accs.setdefault(acc.id, acc)
-        planned = run_plan(d.model, wl, inp.slo, hardware=list(accs.values()),
+        planned = run_plan(d.model, wl, inp.slo, hardware=[d.hardware, *inp.compare_hardware],
                            engines=[d.engine], kv_dtypes=[d.kv_dtype],
                            tps=sorted({1, 2, 4, 8, d.tp}), pps=sorted({1, d.pp}),
                            precisions=list(dict.fromkeys((None, "fp8", d.precision))),
@@ -144,16 +140,17 @@ def build_report(inp: ReportInputs) -> str:
                                f"{c.usd_per_million_output:.3f}"]
                               for p, c in zip(est.points, costs, strict=True)]))
     sections.append("<h2>Figures</h2>" + "".join(figures))
-    if comparison_rows:
-        errs = [r["error"] for r in comparison_rows]
-        sections.append(f"<h2>Model vs measurement (MAPE {np.mean(np.abs(errs)):.1%})</h2>"
+    if compared:
+        mape = float(np.mean([abs(r["error"]) for r in compared]))
+        sections.append(f"<h2>Model vs measurement (MAPE {mape:.1%})</h2>"
                         + _table(["file", "batch", "in/out", "measured tok/s", "model tok/s",
                                   "error"],
                                  [[Path(r["source"]).name, r["batch_size"],
                                    f"{r['input_tokens']}/{r['output_tokens']:.0f}",
                                    f"{r['measured_output_tokens_per_s']:,.1f}",
-                                   f"{r['predicted_output_tokens_per_s']:,.1f}", f"{e:+.1%}"]
-                                  for r, e in zip(comparison_rows, errs, strict=True)]))
+                                   f"{r['predicted_output_tokens_per_s']:,.1f}",
+                                   f"{r['error']:+.1%}"]
+                                  for r in compared]))
     sections.append(f"<h2>Planning ({html.escape(inp.slo.describe())})</h2>"
                     + "".join(f"<p>{html.escape(line)}</p>" for line in planned.explanation)
                     + _table(["offered req/s", "p99 TTFT s", "p99 TPOT ms", "goodput req/s",
