@@ -152,3 +152,10 @@ def test_bad_hardware_file_names_field(tmp_path: Path) -> None:
 def test_all_user_errors_share_a_base_class() -> None:
     for cls in (UnknownNameError, ConfigError, DoesNotFitError, InvalidValueError):
         assert issubclass(cls, TokenomistError)
+
+
+@pytest.mark.parametrize("value", [True, "8", 4.0, 0])
+def test_api_scheduler_overrides_must_be_positive_integers(value: object) -> None:
+    """The profile's own validation would coerce True to 1 and "8" to 8."""
+    with pytest.raises(InvalidValueError, match="max_num_seqs must be a positive integer"):
+        load_deployment("llama-3.1-8b", "h100-sxm", max_num_seqs=value)  # type: ignore[arg-type]

@@ -47,8 +47,10 @@ def load_deployment(model: str, hardware: str, *, tp: int = 1, pp: int = 1, ep: 
                                                ("max_num_batched_tokens",
                                                 max_num_batched_tokens))
                if value is not None}
+    for name, value in changes.items():
+        _positive_int(name, value)  # (the profile's validation would coerce True or "8")
     if changes:
-        eng = eng.with_scheduler(**changes)  # (validated: a limit below 1 is an error)
+        eng = eng.with_scheduler(**changes)
     return Deployment(model=resolve_model(model), hardware=resolve_hardware(hardware),
                       engine=eng, tp=tp, pp=pp, ep=ep,
                       precision=precision.lower() if precision else None,
@@ -56,10 +58,14 @@ def load_deployment(model: str, hardware: str, *, tp: int = 1, pp: int = 1, ep: 
                       expert_imbalance=expert_imbalance)
 
 
+def _positive_int(name: str, value: object) -> None:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+        raise InvalidValueError(f"{name} must be a positive integer, got {value!r}")
+
+
 def _check_lengths(input_tokens: int, output_tokens: int, batch_sizes: Sequence[int]) -> None:
-    for name, value in (("input tokens", input_tokens), ("output tokens", output_tokens)):
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-            raise InvalidValueError(f"{name} must be a positive integer, got {value!r}")
+    _positive_int("input tokens", input_tokens)
+    _positive_int("output tokens", output_tokens)
     if not batch_sizes:
         raise InvalidValueError("give at least one batch size")
     for b in batch_sizes:

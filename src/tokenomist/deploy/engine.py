@@ -155,12 +155,6 @@ class EngineProfile(BaseModel):
     notes: str = ""
     calibration: CalibrationInfo | None = None
 
-    def with_efficiency(self, **changes: float) -> EngineProfile:
-        """The profile with some efficiencies changed (validated like a profile file)."""
-        eff = validate(EfficiencyPriors, {**self.efficiency.model_dump(), **changes},
-                       f"engine profile {self.id}: efficiency")
-        return self.model_copy(update={"efficiency": eff})
-
     def with_scheduler(self, **changes: object) -> EngineProfile:
         """The profile with some scheduler limits changed (validated like a profile
         file: a zero or negative limit is an error naming it)."""
