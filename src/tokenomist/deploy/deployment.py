@@ -279,9 +279,13 @@ class MemoryPlan:
         a cost within rounding of a page boundary fills whole pages)."""
         return np.ceil(self.kv_token_cost(context) / self.block_size - 1e-9)
 
+    def watermark_blocks(self, watermark: float) -> int:
+        """KV pages the engine keeps free (the ``watermark`` share)."""
+        return int(watermark * self.kv_blocks)
+
     def usable_blocks(self, watermark: float) -> int:
-        """KV pages open to admission: all but the ``watermark`` share kept free."""
-        return self.kv_blocks - int(watermark * self.kv_blocks)
+        """KV pages open to admission: all but the watermark's."""
+        return self.kv_blocks - self.watermark_blocks(watermark)
 
     def max_sequences(self, tokens_per_sequence: int, max_num_seqs: int) -> int:
         """Sequences of ``tokens_per_sequence`` that fit at once (capped by the engine)."""

@@ -158,7 +158,7 @@ class Simulator:
         self.max_seqs = s.max_num_seqs
         self.block = s.kv_block_size
         self.total_blocks = plan.kv_blocks
-        self.watermark_blocks = self.total_blocks - plan.usable_blocks(s.watermark)
+        self.watermark_blocks = plan.watermark_blocks(s.watermark)
         self.windows = deployment.model.windows
         self.shares = plan.window_shares
         self.chunked = s.chunked_prefill
@@ -236,7 +236,7 @@ class Simulator:
             load = run.load(plan)
             bd1 = self.cost.step_time(load)
             dt = float(bd1.total)
-            if self.attribute_prefill:
+            if self.attribute_prefill and load.seqs != load.decode_seqs:  # (has prefill)
                 prefill_s += dt - float(self.cost.step_time(without_prefill(load)).total)
             for key in _PARTS:
                 totals[key] += float(getattr(bd1, key))
@@ -429,6 +429,7 @@ class Simulator:
         with their maximum and ``keys`` given: it is called only if the closed form does not
         apply. ``keys``: (keys per window of the first step, their rise per step), when no
         sequence reaches a window during the stretch."""
+        assert keys is not None or not callable(ctx0), "contexts built on demand need keys"
         ctx_sum = 0.0  # (read only without keys, when ctx0 is the contexts themselves)
         if not callable(ctx0):
             ctx_sum, ctx_max = float(np.sum(ctx0)), float(np.max(ctx0))

@@ -91,6 +91,7 @@ class FastRun:
         self.below_sum = [0] * len(self.windows)
         self.capped_n = [0] * len(self.windows)
         self.cross_heap: list[tuple[int, int, int, int]] = []  # (G capped, id, version, k)
+        self.window_pages = self._blocks(self.widest)  # pages of one full window
 
     # ---------------------------------------------------------------- bookkeeping
     def _reserve(self, i: int) -> int:
@@ -124,7 +125,7 @@ class FastRun:
         # the cost grows by at most one token per token: search the first context whose
         # pages exceed the held ones between ctx + 1 and ctx + 1 + page / growth rate
         grow = self.growth
-        if grow <= 0.0 and held >= self._blocks(self.widest):
+        if grow <= 0.0 and held >= self.window_pages:
             return  # windows only: it already holds the pages of a full window
         if grow > 0.0 and ctx + 1 >= self.widest:
             # past every window the cost is linear, A + grow x context: solve, then step

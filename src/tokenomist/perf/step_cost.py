@@ -135,12 +135,10 @@ class StepBreakdown:
                              communication=self.communication + other.communication,
                              overhead=self.overhead + other.overhead)
 
-    def scaled(self, f: Num, overhead: Num | None = None) -> StepBreakdown:
-        """Kernel and communication times times f; the overhead as given (by default
-        times f as well)."""
+    def scaled(self, f: Num) -> StepBreakdown:
+        """Every part times f."""
         return StepBreakdown(compute=f * self.compute, memory=f * self.memory,
-                             communication=f * self.communication,
-                             overhead=f * self.overhead if overhead is None else overhead)
+                             communication=f * self.communication, overhead=f * self.overhead)
 
 
 @dataclass(frozen=True)
@@ -280,12 +278,10 @@ class CostModel:
         lm_flops = c.lm_head_flops_per_logit * (logits + _where(logits > 1, half, 0.0))
         lin_rate = c.linear_peak * e.flops
         sampled = logits > 0
-        comp_d, mem_d = _roofline(dense_flops if busy else _where(active, dense_flops, 0.0),
-                                  lin_rate, c.dense_bytes if busy
+        # (no tokens: no FLOPs already; the weights are read only by a step that runs)
+        comp_d, mem_d = _roofline(dense_flops, lin_rate, c.dense_bytes if busy
                                   else _where(active, c.dense_bytes, 0.0), bw)
-        every = _all(sampled)
-        comp_h, mem_h = _roofline(lm_flops if every else _where(sampled, lm_flops, 0.0),
-                                  lin_rate, c.lm_head_bytes if every
+        comp_h, mem_h = _roofline(lm_flops, lin_rate, c.lm_head_bytes if _all(sampled)
                                   else _where(sampled, c.lm_head_bytes, 0.0), bw)
         compute = comp_d + comp_h
         memory = mem_d + mem_h
@@ -375,7 +371,7 @@ class CostModel:
                 prefill_keys=_scale_keys(load.prefill_keys, micro),
                 eager=load.eager)
             stage = self.stage_time(scaled, width)
-            stage = stage.scaled(float(c.pp), overhead=stage.overhead)
+            stage = stage.scaled(float(c.pp))  # (a stage has no engine overhead)
         else:
             stage = self.stage_time(load, width)
         if spec is not None:
@@ -402,7 +398,7 @@ class CostModel:
             windows = self.draft.deployment.model.windows
             d_load = decode_load(dec, mean_ctx, windows)
             bd = self.draft.stage_time(d_load)
-            return bd.scaled(k, overhead=0.0 * bd.compute)
+            return bd.scaled(k)
         # multi-token prediction: the MTP layer(s) of the model and its shared LM head
         d_load = decode_load(dec, mean_ctx, self.deployment.model.windows)
         bd = self.stage_time(d_load)
