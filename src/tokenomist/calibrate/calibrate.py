@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from tokenomist.calibrate.fit import FitResult, Observation, fit_efficiency, predict
+from tokenomist.calibrate.fit import FitResult, Observation, fit_efficiency, mape, predict
 from tokenomist.deploy.engine import CalibrationInfo, EngineProfile
 from tokenomist.errors import InvalidValueError
 
@@ -32,11 +32,7 @@ class Calibration:
 
     @property
     def cv_mape(self) -> float | None:
-        return _mape(self.cv_errors)
-
-
-def _mape(errors: NDArray[np.float64] | None) -> float | None:
-    return None if errors is None else float(np.mean(np.abs(errors)))
+        return None if self.cv_errors is None else mape(self.cv_errors)
 
 
 def _folds(observations: Sequence[Observation]) -> tuple[list[NDArray[np.int64]], str]:
@@ -86,7 +82,7 @@ def calibrate(observations: Sequence[Observation], *, params: Sequence[str] | No
         model=d0.model.name, hardware=d0.hardware.id, tp=d0.tp, pp=d0.pp,
         files=sorted({ob.point.source for ob in observations}), points=len(observations),
         params=fit.values, stderr=fit.stderr, in_sample_mape=fit.mape,
-        cv_mape=_mape(cv_errors),
+        cv_mape=None if cv_errors is None else mape(cv_errors),
         cv_scheme=scheme, residual_log_sd=sd, date=_dt.date.today().isoformat())
     profile = base.model_copy(update={
         "id": profile_id or f"{base.id}-calibrated", "efficiency": fit.efficiency,

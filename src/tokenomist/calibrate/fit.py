@@ -78,7 +78,12 @@ class FitResult:
 
     @property
     def mape(self) -> float:
-        return float(np.mean(np.abs(self.errors)))
+        return mape(self.errors)
+
+
+def mape(errors: Sequence[float] | NDArray[np.float64]) -> float:
+    """Mean absolute percentage error of relative errors (predicted / measured - 1)."""
+    return float(np.mean(np.abs(np.asarray(errors, dtype=float))))
 
 
 def predict_throughput(observations: Sequence[Observation],

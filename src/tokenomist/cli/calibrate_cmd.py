@@ -6,13 +6,12 @@ import json
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 import typer
 from rich.table import Table
 
 from tokenomist import api
 from tokenomist.calibrate import CALIBRATION_PARAMS, Observation, calibrate
-from tokenomist.calibrate.fit import comparison_rows
+from tokenomist.calibrate.fit import comparison_rows, mape
 from tokenomist.calibrate.observations import load_measured
 from tokenomist.cli.options import MaxBatchedTokens, MaxNumSeqs
 from tokenomist.cli.shared import out, parse_int_list, print_json, split_csv
@@ -77,8 +76,8 @@ def calibrate_cmd(
         idx = [k for k, ob in enumerate(obs) if ob.point.source == f]
         e = cal.fit.errors[idx]
         cv = ("" if cal.cv_errors is None else
-              f", cross-validated {np.mean(np.abs(cal.cv_errors[idx])):.1%}")
-        out.print(f"  {f}: in-sample {np.mean(np.abs(e)):.1%}{cv}")
+              f", cross-validated {mape(cal.cv_errors[idx]):.1%}")
+        out.print(f"  {f}: in-sample {mape(e):.1%}{cv}")
     out.print(f"profile written to {output}: use it with `tokenomist estimate --profile {output}`")
 
 
@@ -101,14 +100,14 @@ def compare_cmd(
     obs = _observations(files, model, hardware, tp, pp, profile or engine, precision, kv_dtype,
                         max_num_seqs, max_batched_tokens)
     rows = comparison_rows(obs)
-    mape = float(np.mean([abs(r["error"]) for r in rows]))
+    total = mape([r["error"] for r in rows])
     if plot:
         from tokenomist.report.plots import plot_comparison
         plot_comparison(rows, plot, title=f"{model} on {hardware}: model vs measured")
     if as_json:
-        print_json({"mape": mape, "points": rows})
+        print_json({"mape": total, "points": rows})
         return
-    t = Table(title=f"model vs measurement (MAPE {mape:.1%})")
+    t = Table(title=f"model vs measurement (MAPE {total:.1%})")
     for c in ("file", "point", "in/out", "measured tok/s", "model tok/s", "error"):
         t.add_column(c, justify="right")
     for r in rows:

@@ -14,7 +14,7 @@ import numpy as np
 
 from tokenomist import api
 from tokenomist.bench.results_io import ResultPoint
-from tokenomist.calibrate.fit import Observation, comparison_rows
+from tokenomist.calibrate.fit import Observation, comparison_rows, mape
 from tokenomist.calibrate.observations import load_measured
 from tokenomist.deploy.deployment import Deployment
 from tokenomist.economics.prices import gpu_price
@@ -141,8 +141,8 @@ def build_report(inp: ReportInputs) -> str:
                               for p, c in zip(est.points, costs, strict=True)]))
     sections.append("<h2>Figures</h2>" + "".join(figures))
     if compared:
-        mape = float(np.mean([abs(r["error"]) for r in compared]))
-        sections.append(f"<h2>Model vs measurement (MAPE {mape:.1%})</h2>"
+        sections.append(f"<h2>Model vs measurement (MAPE "
+                        f"{mape([r['error'] for r in compared]):.1%})</h2>"
                         + _table(["file", "batch", "in/out", "measured tok/s", "model tok/s",
                                   "error"],
                                  [[Path(r["source"]).name, r["batch_size"],
