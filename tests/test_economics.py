@@ -162,6 +162,14 @@ def test_market_snapshot() -> None:
     assert builtin_api_prices().snapshot_date == "2026-07-24"
 
 
+def test_attribution_without_a_time_split_says_what_to_give() -> None:
+    """The article's results have no prefill/decode split: --method attribution without a
+    deployment is a clear error, not a silent gamma price."""
+    r = run_cli("price", str(ARTICLE_70B), "--gpu-hourly-usd", "2.5", "--num-gpus", "4",
+                "--method", "attribution")
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert "no prefill/decode time split" in r.stderr
+
 
 def test_price_contract_on_article_results() -> None:
     r = run_cli("price", str(ARTICLE_70B), "--gpu-hourly-usd", "2.5", "--num-gpus", "4",

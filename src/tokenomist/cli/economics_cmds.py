@@ -96,6 +96,11 @@ def price_cmd(
             raise InvalidValueError("give --hardware with --model to attribute time")
         res = _with_model_split(res, model, hw_name, tp, pp, engine, precision)
         has_split = True
+    attributed = need_split and has_split  # rows priced by attribution too
+    if method == "attribution" and not attributed:
+        # (no prefill/decode split: price_by_attribution says what to give)
+        unsplit = next(p for p in res.points if p.prefill_s is None)
+        price_by_attribution(unsplit, num_gpus=n, usd_per_gpu_hour=price.usd_per_gpu_hour)
     rows: list[dict[str, Any]] = []
     for p in res.points:
         row: dict[str, Any] = {"batch_size": p.batch_size, "input_tokens": p.input_tokens,
@@ -106,13 +111,11 @@ def price_cmd(
                              gamma=gamma)
         primary = g
         row["gamma_method"] = _priced_dict(g)
-        if need_split and has_split:
+        if attributed:
             a = price_by_attribution(p, num_gpus=n, usd_per_gpu_hour=price.usd_per_gpu_hour)
             row["attribution_method"] = _priced_dict(a)
             if method == "attribution":
                 primary = a
-        elif method == "attribution":
-            price_by_attribution(p, num_gpus=n, usd_per_gpu_hour=price.usd_per_gpu_hour)
         row["output_tokens_per_s_per_usd_hour"] = p.output_tokens_per_s / (
             n * price.usd_per_gpu_hour)  # tokens/s bought by each dollar per hour
         row.update(usd_per_million_input=primary.usd_per_million_input,
@@ -127,7 +130,7 @@ def price_cmd(
         rows.append(row)
     data = {"schema_version": PRICE_SCHEMA, "results": str(results), "num_gpus": n,
             "usd_per_gpu_hour": price.usd_per_gpu_hour, "price_source": price.label,
-            "gamma": gamma, "method": method if has_split else "gamma",
+            "gamma": gamma, "method": method if attributed else "gamma",
             "points": rows}
     if as_json:
         print_json(data)
@@ -136,8 +139,7 @@ def price_cmd(
               f"({price.label})")
     t = Table(title="cost per million tokens")
     cols = ["B", "tokens/s", "$/M in (γ)", "$/M out (γ)"]
-    shown = need_split and has_split  # rows priced by attribution too
-    if shown:
+    if attributed:
         cols += ["$/M in (attr.)", "$/M out (attr.)", "prefill share", "implied γ"]
     cols += ["$/request", "J/out token"]
     for c in cols:
@@ -146,7 +148,7 @@ def price_cmd(
         g = row["gamma_method"]
         cells = [str(row["batch_size"]), f"{row['total_tokens_per_s']:,.2f}",
                  f"${g['usd_per_million_input']:.2f}", f"${g['usd_per_million_output']:.2f}"]
-        if shown:
+        if attributed:
             a = row["attribution_method"]
             cells += [f"${a['usd_per_million_input']:.2f}", f"${a['usd_per_million_output']:.2f}",
                       f"{a['prefill_share']:.0%}", f"{a['implied_gamma']:.2f}"]
