@@ -25,7 +25,14 @@ from tokenomist.cli.options import (
     UserOpt,
     speculation,
 )
-from tokenomist.cli.shared import out, parse_float_list, parse_int_list, print_json, split_csv
+from tokenomist.cli.shared import (
+    out,
+    parse_float,
+    parse_float_list,
+    parse_int_list,
+    print_json,
+    split_csv,
+)
 from tokenomist.deploy.deployment import Deployment
 from tokenomist.economics.mix import parse_length_dist
 from tokenomist.errors import InvalidValueError
@@ -54,13 +61,6 @@ def _workload(inp: str, out: str, prefix: float) -> Workload:
     return Workload(parse_length_dist(inp, "input"), parse_length_dist(out, "output"), prefix)
 
 
-def _float(text: str, what: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise InvalidValueError(f"{what}: {text!r} is not a number") from None
-
-
 def _positive(value: int, what: str) -> int:
     if value < 1:
         raise InvalidValueError(f"{what} must be at least 1, got {value}")
@@ -78,7 +78,7 @@ def _prices(text: str | None) -> dict[str, float] | float | None:
     if text is None:
         return None
     if "=" not in text:
-        return _float(text, "--gpu-hourly-usd")
+        return parse_float(text, "--gpu-hourly-usd")
     out = {}
     for item in _list(text):
         key, _, value = item.partition("=")

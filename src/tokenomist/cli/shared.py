@@ -24,13 +24,18 @@ def _parse_list(text: str, what: str, kind: type[T], noun: str) -> list[T]:
     items = split_csv(text)
     if not items:
         raise InvalidValueError(f"give {what} as a comma-separated list, e.g. 1,2,4")
-    values = []
-    for t in items:
-        try:
-            values.append(kind(t))
-        except ValueError:
-            raise InvalidValueError(f"{what}: {t!r} is not {noun}") from None
-    return values
+    return [_parse_one(t, what, kind, noun) for t in items]
+
+
+def _parse_one(text: str, what: str, kind: type[T], noun: str) -> T:
+    try:
+        return kind(text)
+    except ValueError:
+        raise InvalidValueError(f"{what}: {text!r} is not {noun}") from None
+
+
+def parse_float(text: str, what: str) -> float:
+    return _parse_one(text, what, float, "a number")
 
 
 def parse_int_list(text: str, what: str = "batch sizes") -> list[int]:

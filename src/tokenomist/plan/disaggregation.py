@@ -118,9 +118,10 @@ def compare(d: Deployment, workload: Workload, slo: SLO, *,
             transfer_gbps: float = DEFAULT_TRANSFER_GBPS, max_instances: int = 8
             ) -> Comparison:
     """Co-located ``d`` against prefill and decode pools (``d``'s layout by default)."""
-    col = best_colocated(d, workload, slo)
+    # (the pools first: they check their arguments before any steady state is solved)
     dis = best_disaggregated(prefill or d, decode or d, workload, slo,
                              transfer_gbps=transfer_gbps, max_instances=max_instances)
+    col = best_colocated(d, workload, slo)
     within = f"within {slo.describe()}" if not slo.empty else "without SLOs"
     if col is None and dis is None:
         verdict = f"neither meets {slo.describe()}"

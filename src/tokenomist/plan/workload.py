@@ -48,8 +48,14 @@ class Workload:
         return self._mean(self.input)
 
     @cached_property
+    def _output_mean(self) -> float:
+        return self._mean(self.output)
+
+    @property
     def mean_output(self) -> float:
-        return max(self._mean(self.output), 2.0)
+        """Mean output length for the models (at least 2: one decode step after the first
+        token)."""
+        return max(self._output_mean, 2.0)
 
     def requests(self, rate: float, n: int, seed: int = 0) -> Requests:
         """``n`` requests arriving as a Poisson process of ``rate`` per second."""
@@ -65,7 +71,7 @@ class Workload:
                 return f"{d.a:.0f}"
             return f"{d.kind}({d.a:g}, {d.b:g}) ~ {mean:.0f}"
         # (the cached means: sampling them again took about 10 ms a call)
-        text = f"{one(self.input, self.mean_input)} in / {one(self.output, self.mean_output)} out"
+        text = f"{one(self.input, self.mean_input)} in / {one(self.output, self._output_mean)} out"
         if self.prefix_hit_rate:
             text += f", {self.prefix_hit_rate:.0%} prefix-cache hits"
         return text
