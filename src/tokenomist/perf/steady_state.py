@@ -99,9 +99,6 @@ def steady_state(d: Deployment, input_tokens: float, output_tokens: float,
     i_tok, o_tok = float(input_tokens), float(output_tokens)
     if i_tok < 1 or o_tok < 2:
         raise InvalidValueError("steady state needs input >= 1 and output >= 2 tokens")
-    if not 0.0 <= prefix_hit_rate < 1.0:
-        raise InvalidValueError(f"prefix-cache hit rate must be in [0, 1), got "
-                                f"{prefix_hit_rate}")
     conc = np.atleast_1d(np.asarray(concurrency, float))
     if np.any(conc < 1):
         raise InvalidValueError("concurrency must be at least 1")
@@ -115,10 +112,7 @@ def steady_state(d: Deployment, input_tokens: float, output_tokens: float,
     windows = d.model.windows
     e_tok = cost.tokens_per_decode_step
     dec_steps = (o_tok - 1.0) / e_tok  # decode steps per request
-    cached = math.floor(i_tok * prefix_hit_rate)
-    i_new = i_tok - cached  # prompt tokens computed
-    if not s.chunked_prefill and i_new > budget:
-        raise InvalidValueError(prompt_over_budget(d, int(i_new)))
+    cached, i_new = _new_prompt(d, i_tok, prefix_hit_rate)
 
     cap = float(concurrency_limit(d, int(i_tok), int(o_tok)))
     n = np.minimum(conc, cap)
@@ -158,12 +152,7 @@ def steady_state(d: Deployment, input_tokens: float, output_tokens: float,
     dec_keys_each = np.array([_window_mean(ctx_lo, ctx_hi, w) for w in windows])
     eager_dec = s.runs_eager(d_dec, ctx_hi, False)
     dec = _decode_step(d_dec, dec_keys_each, windows, eager_dec)
-    pairs_prompt = np.array([float(causal_pairs(i_new, w, cached)) for w in windows])
-    # cached keys the chunks of one prompt read, per window, for each concurrency's chunk
-    keys_prompt = np.stack([chunk_keys(i_new, np.atleast_1d(chunk), w, cached)
-                            for w in windows])
-    per_step_pairs = pairs_prompt[:, None] * (tokens_pre / i_new)  # of one step's prefill
-    per_step_keys = keys_prompt * (tokens_pre / i_new)
+    per_step_pairs, per_step_keys = _prefill_work(i_new, cached, chunk, tokens_pre, windows)
     dec_in_mixed = d_dec if s.mixed_batches else np.zeros_like(d_dec)
     eager_mix = s.runs_eager(dec_in_mixed + prompts, ctx_hi, True)
     mixed = StepLoad(
@@ -233,6 +222,34 @@ def _decode_step(n: Array, keys_each: Array, windows: tuple[int | None, ...],
                    decode_keys=np.outer(keys_each, n))
 
 
+def _new_prompt(d: Deployment, i_tok: float, prefix_hit_rate: float) -> tuple[int, float]:
+    """(prompt tokens served from the prefix cache, prompt tokens computed), checked: a
+    hit rate in [0, 1), at least one token to compute, within the step budget of an
+    engine that does not chunk."""
+    if not 0.0 <= prefix_hit_rate < 1.0:
+        raise InvalidValueError(f"prefix-cache hit rate must be in [0, 1), got "
+                                f"{prefix_hit_rate}")
+    cached = math.floor(i_tok * prefix_hit_rate)
+    i_new = i_tok - cached
+    if not i_new >= 1.0:
+        raise InvalidValueError(f"a prefill needs at least one new prompt token, got {i_new}")
+    s = d.engine.scheduler
+    if not s.chunked_prefill and i_new > s.max_num_batched_tokens:
+        raise InvalidValueError(prompt_over_budget(d, int(i_new)))
+    return cached, i_new
+
+
+def _prefill_work(i_new: float, cached: int, chunk: Array, tokens_pre: Array,
+                  windows: tuple[int | None, ...]) -> tuple[Array, Array]:
+    """Query-key pairs and cached keys read by steps that prefill ``tokens_pre`` tokens of
+    prompts (``i_new`` new tokens after ``cached`` ones, in chunks of ``chunk``), per
+    window (windows x steps)."""
+    share = tokens_pre / i_new  # prompts' worth per step
+    pairs = np.array([float(causal_pairs(i_new, w, cached)) for w in windows])[:, None]
+    keys = np.stack([chunk_keys(i_new, chunk, w, cached) for w in windows])
+    return pairs * share, keys * share
+
+
 @dataclass(frozen=True)
 class PrefillCapacity:
     """A replica that only prefills (the prefill pool of disaggregated serving)."""
@@ -249,27 +266,20 @@ def prefill_capacity(d: Deployment, input_tokens: float, *, prefix_hit_rate: flo
     cost = cost or CostModel(d)
     s = d.engine.scheduler
     budget = float(s.max_num_batched_tokens)
-    cached = math.floor(float(input_tokens) * prefix_hit_rate)
-    i_new = float(input_tokens) - cached
-    if not i_new >= 1.0:
-        raise InvalidValueError(f"a prefill needs at least one new prompt token, got {i_new}")
-    if not s.chunked_prefill and i_new > budget:
-        raise InvalidValueError(prompt_over_budget(d, int(i_new)))
+    cached, i_new = _new_prompt(d, float(input_tokens), prefix_hit_rate)
     chunk = min(budget, i_new) if s.chunked_prefill else i_new
     whole = chunk >= i_new
     prompts = max(math.floor(budget / i_new), 1) if whole else 1.0
     tokens_pre = prompts * i_new if whole else chunk
     chunks = 1.0 if whole else math.ceil(i_new / chunk)
     windows = d.model.windows
-    pairs = np.array([float(causal_pairs(i_new, w, cached)) for w in windows]) \
-        * (tokens_pre / i_new)
-    keys = np.array([float(chunk_keys(i_new, chunk, w, cached)) for w in windows]) \
-        * (tokens_pre / i_new)
+    pairs, keys = _prefill_work(i_new, cached, np.array([chunk]), np.array([tokens_pre]),
+                                windows)
     zero = np.zeros(1)
     load = StepLoad(tokens=np.array([tokens_pre]), seqs=np.array([float(prompts)]),
                     decode_seqs=zero, logits=np.array([tokens_pre / i_new]),
-                    decode_keys=np.zeros((len(windows), 1)), prefill_pairs=pairs[:, None],
-                    prefill_keys=keys[:, None], eager=np.ones(1))
+                    decode_keys=np.zeros((len(windows), 1)), prefill_pairs=pairs,
+                    prefill_keys=keys, eager=np.ones(1))
     t = float(cost.step_time(load).total[0])
     return PrefillCapacity(requests_per_s=tokens_pre / i_new / t, step_s=t,
                            service_s=chunks * t)
