@@ -28,11 +28,12 @@ def server(request: pytest.FixtureRequest) -> Iterator[MockServer]:
 
 def bench(srv: MockServer, points: list[LoadPoint], tmp: Path, *, input_tokens: int = 40,
           output_tokens: int = 20, kind: str = "chat", stream: bool = True,
-          api_key: str | None = None, warmup: int = 1) -> dict[str, Any]:
+          api_key: str | None = None, warmup: int = 1,
+          on_done: Callable[[RequestRecord], None] = lambda r: None) -> dict[str, Any]:
     ep = Endpoint(srv.base_url, "mock", kind, api_key=api_key, stream=stream)
     cfg = BenchConfig(ep, input_tokens, output_tokens, points, warmup=warmup, timeout_s=30)
     with RecordWriter(tmp / "records.jsonl") as w:
-        return asyncio.run(run_bench(cfg, w))
+        return asyncio.run(run_bench(cfg, w, on_done=on_done))
 
 
 @pytest.mark.parametrize("server", [MockConfig(ttft_s=0.08, gap_s=0.02, tokens_per_chunk=1)],
@@ -124,6 +125,17 @@ def test_records_survive_an_interrupted_run(server: MockServer, tmp_path: Path) 
         fh.write('{"point": "batch=3", "index": 9, "warm')  # torn line of a crash
     recs = read_records(path)
     assert sum(not r.warmup for r in recs) == 3
+
+
+def test_each_request_is_on_disk_as_soon_as_it_finishes(server: MockServer,
+                                                         tmp_path: Path) -> None:
+    """A crash loses no finished request: each record is flushed when it is written (the
+    file is read back as each request completes: the warm-up, then 1, 2, 3)."""
+    path = tmp_path / "records.jsonl"
+    lines: list[int] = []
+    bench(server, [LoadPoint("burst", 3, batch_size=3)], tmp_path,
+          on_done=lambda r: lines.append(len(path.read_text().splitlines())))
+    assert lines == [2, 3, 4]
 
 
 def test_cli_contract_and_straight_to_price(server: MockServer, tmp_path: Path) -> None:

@@ -205,7 +205,6 @@ def test_closed_loop_prediction_caps_concurrency() -> None:
     assert burst > 4 * one
 
 
-
 def test_calibrate_cli_writes_a_profile_estimate_uses(tmp_path: Path) -> None:
     prof = tmp_path / "my-vllm.json"
     r = run_cli("calibrate", str(DATA / PAIRS["70b"][2]), "--model", "llama-3.3-70b",

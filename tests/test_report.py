@@ -139,7 +139,7 @@ def test_chromium_check_catches_errors(chromium: str, tmp_path: Path) -> None:
 def test_html_report_renders_in_headless_chromium(chromium: str, tmp_path: Path) -> None:
     prof = tmp_path / "profile.json"
     r = run_cli("calibrate", str(MEASURED_70B), "--model", "llama-3.3-70b",
-                "--hardware", "h100-sxm", "--tp", "4", "--output", str(prof), timeout=300)
+                "--hardware", "h100-sxm", "--tp", "4", "--output", str(prof))
     assert r.returncode == 0, r.stderr
     page = tmp_path / "report.html"
     r = run_cli("report", "--output", str(page), "--profile", str(prof),
@@ -166,7 +166,7 @@ def test_html_report_renders_in_headless_chromium(chromium: str, tmp_path: Path)
     r = run_cli("compare", str(MEASURED_70B),
                 str(DATA / "vllm_llama-3.3-70b_4xh100-tp4_16035in_1000out.json"),
                 "--model", "llama-3.3-70b", "--hardware", "h100-sxm", "--tp", "4",
-                "--profile", str(prof), "--json", timeout=300)
+                "--profile", str(prof), "--json")
     mape = json.loads(r.stdout)["mape"]
     assert f"Model vs measurement (MAPE {mape:.1%})" in text
 
@@ -184,6 +184,6 @@ def test_report_plans_around_the_users_own_deployment(tmp_path: Path) -> None:
                  ["--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--tp", "1", "--pp",
                   "2", "--batch-sizes", "1,8"]):
         page = tmp_path / "r.html"
-        r = run_cli("report", "--output", str(page), *args, timeout=300)
+        r = run_cli("report", "--output", str(page), *args)
         assert r.returncode == 0, r.stderr
         assert "Throughput-interactivity frontier" in page.read_text()
