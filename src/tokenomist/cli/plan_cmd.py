@@ -273,8 +273,10 @@ def simulate_cmd(
                   f"{r.goodput_rps:.2f} req/s ({r.slo_attainment:.0%} within "
                   f"{slo.describe()})")
         return
+    sim = Simulator(d, attribute_prefill=False)  # (one for every rate: it keeps its caches)
     if max_rate:
-        search = max_rate_within_slo(d, wl, slo, num_requests=num_requests, seed=seed)
+        search = max_rate_within_slo(d, wl, slo, num_requests=num_requests, seed=seed,
+                                     simulator=sim)
     if request_rate:
         rates = parse_float_list(request_rate, "--request-rate")
     elif search is not None:
@@ -284,7 +286,6 @@ def simulate_cmd(
         rates = [round(cap * f, 3) for f in (0.25, 0.5, 0.75, 0.9, 1.0, 1.1)]
     if any(not r > 0 for r in rates):
         raise InvalidValueError("request rates must be positive")
-    sim = Simulator(d, attribute_prefill=False)  # (one for every rate: it keeps its caches)
     results = [open_loop(d, wl, r, slo, num_requests=num_requests, seed=seed, simulator=sim)
                for r in rates]
     if search is not None:

@@ -99,14 +99,14 @@ class RateSearch:
 
 def max_rate_within_slo(d: Deployment, workload: Workload, slo: SLO, *,
                         num_requests: int = 2000, seed: int = 0, rel_tol: float = 0.03,
-                        max_iter: int = 14) -> RateSearch:
+                        max_iter: int = 14, simulator: Simulator | None = None) -> RateSearch:
     """The highest Poisson rate whose p99 TTFT and p99 TPOT meet the SLOs (bisection
     between 0 and the engine's saturated throughput)."""
     if slo.empty:
         raise InvalidValueError("give at least one SLO (TTFT, TPOT or tokens/s per user)")
     if num_requests < 1:
         raise InvalidValueError(f"need at least one request, got {num_requests}")
-    sim = Simulator(d, attribute_prefill=False)
+    sim = simulator or Simulator(d, attribute_prefill=False)
     cap = saturation_rps(d, workload)
     lo, hi = 0.0, cap
     tried: list[OpenLoopResult] = []
