@@ -302,7 +302,8 @@ def _long_wait(first: Array, spacing: Array, count: Array) -> Array:
 
 
 PHASES = 16  # completions averaged one by one in _mean_wait
-CELLS = 16  # cells per wave: waves of up to 16 requests are resolved request by request
+CELLS = 16  # cells per prefill-bound wave: up to 16 requests are resolved one by one
+FEW_CELLS = 4  # cells per wave whose prefill is short against a request's decode
 STRIDE = 4  # cells per group of integration (see BurstEstimator._group_starts)
 MERGE_MIN = 4  # requests a cell needs to be merged into a group
 SUBDIVISIONS = 9  # extra boundaries where the share of sequences that fit the KV cache varies
@@ -612,8 +613,9 @@ class BurstEstimator:
                n_cap: NDArray[np.int64], first_wave: NDArray[np.int64]) -> _Cells:
         """Split each shape's requests (in admission order) into cells: the prompts that
         fit the first step, the rest of the first wave (admitted at once), then waves of
-        n; each into at most CELLS cells of equal size (single requests when a wave is that
-        small), the first wave's equal cells led by cells of 1, 1, 2, 4, ... requests. The
+        n; each into at most CELLS cells of equal size (FEW_CELLS where a wave prefills in
+        less than half a request's decode; single requests when a wave is that small), the
+        first wave's equal cells led by cells of 1, 1, 2, 4, ... requests. The
         cells are those of the shape's largest burst; a smaller burst of B
         takes the cells below B and the first B - x requests of the cell holding B (a
         cell's requests complete one after another at a steady rate, so those of a burst
@@ -624,7 +626,11 @@ class BurstEstimator:
         waves_after = -(-rest // np.maximum(n, 1))
         fit1 = np.minimum(np.floor(self.budget / shapes[:, 0]).astype(np.int64), first)
         lead = np.maximum(fit1, 0)  # the prompts that fit the first step whole
-        equal0 = np.minimum(first - lead, CELLS)
+        # a wave whose prompts take more than half a request's decode to prefill needs the
+        # finest cells (the batch changes mostly by prefill); elsewhere a few cells suffice
+        span = n * self._tau(np.zeros(n.size), shapes[:, 0].astype(float))
+        per_wave = np.where(2.0 * span > shapes[:, 1] - 1, CELLS, FEW_CELLS)
+        equal0 = np.minimum(first - lead, per_wave)
         size0 = (first - lead) / np.maximum(equal0, 1)
         # the first requests of a wave 0 cell complete with fewer decoders than its mean:
         # cells of 1, 1, 2, 4, ... requests lead the first equal one, so that a small
@@ -632,7 +638,7 @@ class BurstEstimator:
         heads = np.where(size0 > 1.0, np.ceil(np.log2(np.maximum(size0, 1.0)) - 1e-9),
                          0.0).astype(np.int64)
         cells0 = equal0 + heads + (lead > 0)
-        cells_w = np.minimum(n, CELLS)
+        cells_w = np.minimum(n, per_wave)
         n_reg = cells0 + waves_after * cells_w
         owner, k = _ragged_index(n_reg)
         in_first = k < cells0[owner]
