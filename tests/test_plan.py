@@ -367,17 +367,18 @@ def test_prices_reach_every_accelerator_however_it_is_named() -> None:
     from tokenomist.plan.search import enumerate_candidates
 
     mine = resolve_hardware("h100-sxm").model_copy(update={"id": "my-h100", "rental": []})
-    cands, _ = enumerate_candidates("llama-3.1-8b", [mine, "h200"], precisions=[None],
-                                    tps=[1], usd_per_gpu_hour=0.5)
+    cands, _, _ = enumerate_candidates("llama-3.1-8b", [mine, "h200"], precisions=[None],
+                                       tps=[1], usd_per_gpu_hour=0.5)
     assert {(c.deployment.hardware.id, c.usd_per_gpu_hour) for c in cands} == {
         ("my-h100", 0.5), ("h200", 0.5)}
-    cands, _ = enumerate_candidates("llama-3.1-8b", ["h100-sxm", "h200"], precisions=[None],
-                                    tps=[1], usd_per_gpu_hour={"H100-SXM": 1.25})
+    cands, _, _ = enumerate_candidates("llama-3.1-8b", ["h100-sxm", "h200"],
+                                       precisions=[None], tps=[1],
+                                       usd_per_gpu_hour={"H100-SXM": 1.25})
     by_id = {c.deployment.hardware.id: c.usd_per_gpu_hour for c in cands}
     assert by_id["h100-sxm"] == 1.25
     assert by_id["h200"] == resolve_hardware("h200").price("low_cost").usd_per_hour  # type: ignore[union-attr]
     # no catalog price and none given: skipped, and said why
-    cands, skipped = enumerate_candidates("llama-3.1-8b", [mine], precisions=[None], tps=[1])
+    cands, skipped, _ = enumerate_candidates("llama-3.1-8b", [mine], precisions=[None], tps=[1])
     assert not cands and "give --gpu-hourly-usd" in skipped[0]
     with pytest.raises(InvalidValueError, match="not among the accelerators searched"):
         enumerate_candidates("llama-3.1-8b", ["h200"], usd_per_gpu_hour={"h100-sxm": 2.0})
@@ -391,9 +392,9 @@ def test_an_accelerator_named_twice_is_searched_once_and_prices_are_finite() -> 
     """'h100-sxm,H100-SXM' used to double every candidate (a runner-up identical to the
     best, a doubled frontier); an infinite price printed Infinity in --json."""
     from tokenomist.plan.search import enumerate_candidates
-    once, _ = enumerate_candidates("llama-3.1-8b", ["h100-sxm"], precisions=[None])
-    twice, _ = enumerate_candidates("llama-3.1-8b", ["h100-sxm", "H100-SXM"],
-                                    precisions=[None])
+    once, _, _ = enumerate_candidates("llama-3.1-8b", ["h100-sxm"], precisions=[None])
+    twice, _, _ = enumerate_candidates("llama-3.1-8b", ["h100-sxm", "H100-SXM"],
+                                       precisions=[None])
     assert len(twice) == len(once) > 0
     with pytest.raises(InvalidValueError, match="finite"):
         enumerate_candidates("llama-3.1-8b", ["h200"], usd_per_gpu_hour=float("inf"))

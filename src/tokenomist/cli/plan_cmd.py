@@ -180,9 +180,8 @@ def plan_cmd(
     for line in result.explanation:
         out.print(f"- {line}")
     if result.skipped:
-        no_price = [x for x in result.skipped if "price" in x]
         out.print(f"- left out: {len(result.skipped)} (invalid, too big or unpriced; see "
-                  "--json)" + (f"; {'; '.join(no_price)}" if no_price else ""))
+                  "--json)" + (f"; {'; '.join(result.unpriced)}" if result.unpriced else ""))
     if rate is not None:
         at = rate.at_max
         out.print(f"- open loop (Poisson, {num_requests} requests per rate, step simulator): "

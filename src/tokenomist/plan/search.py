@@ -108,6 +108,7 @@ class PlanResult:
     explanation: list[str]
     skipped: list[str] = field(default_factory=list)
     candidates: int = 0
+    unpriced: list[str] = field(default_factory=list)  # accelerators left out: no price
 
 
 def enumerate_candidates(model: str | ModelArch,
@@ -120,8 +121,9 @@ def enumerate_candidates(model: str | ModelArch,
                          speculative: Speculation | None = None,
                          expert_imbalance: float = 1.0, tier: str = "low_cost",
                          usd_per_gpu_hour: float | dict[str, float] | None = None
-                         ) -> tuple[list[Candidate], list[str]]:
-    """Valid deployments that fit; and why the others were left out.
+                         ) -> tuple[list[Candidate], list[str], list[str]]:
+    """Valid deployments that fit; why the others were left out; and, among those, the
+    accelerators left out for want of a price.
 
     ``hardware``: catalog names or accelerators (a user's file). ``usd_per_gpu_hour``: one
     price for every accelerator, or prices by accelerator (any name the catalog resolves);
@@ -132,16 +134,19 @@ def enumerate_candidates(model: str | ModelArch,
         acc = h if isinstance(h, Accelerator) else resolve_hardware(h)
         accs.setdefault(acc.id, acc)
     profiles = [e if isinstance(e, EngineProfile) else resolve_engine(e) for e in engines]
-    prices = _prices_by_id(list(accs.values()), usd_per_gpu_hour, tier)
+    if tier not in TIERS:  # (even where every price is given)
+        raise UnknownNameError("price tier", tier, TIERS)
+    given = _given_prices(list(accs), usd_per_gpu_hour)
     is_moe = moe_spec(arch) is not None
     out: list[Candidate] = []
     skipped: list[str] = []
+    unpriced: list[str] = []
     for acc in accs.values():
-        if acc.id not in prices:
-            try:
-                gpu_price(acc, None, tier)
-            except InvalidValueError as err:
-                skipped.append(f"{acc.id}: {err}")
+        try:
+            usd = gpu_price(acc, given.get(acc.id), tier).usd_per_gpu_hour
+        except InvalidValueError as err:
+            unpriced.append(f"{acc.id}: {err}")
+            skipped.append(unpriced[-1])
             continue
         for eng, prec, kv, tp, pp in itertools.product(profiles, precisions, kv_dtypes, tps,
                                                        pps):
@@ -161,32 +166,26 @@ def enumerate_candidates(model: str | ModelArch,
                 except InvalidValueError as err:
                     skipped.append(f"{acc.id} TP{tp} PP{pp} EP{ep} {prec or 'native'}: {err}")
                     continue
-                out.append(Candidate(d, prices[acc.id]))
-    return out, list(dict.fromkeys(skipped))
+                out.append(Candidate(d, usd))
+    return out, list(dict.fromkeys(skipped)), unpriced
 
 
-def _prices_by_id(accs: Sequence[Accelerator], given: float | dict[str, float] | None,
-                  tier: str) -> dict[str, float]:
-    """USD per GPU-hour of each accelerator that has a price: the user's (checked once:
-    positive, and keyed by accelerators being searched), else the catalog's tier."""
-    if tier not in TIERS:
-        raise UnknownNameError("price tier", tier, TIERS)
-    ids = [a.id for a in accs]
+def _given_prices(ids: Sequence[str], given: float | dict[str, float] | None
+                  ) -> dict[str, float]:
+    """The user's USD per GPU-hour by accelerator id (checked once, up front: positive,
+    and keyed by accelerators being searched); the others are priced from the catalog."""
+    if given is None:
+        return {}
+    if not isinstance(given, dict):
+        usd = gpu_price(None, given).usd_per_gpu_hour
+        return dict.fromkeys(ids, usd)
     by_id: dict[str, float] = {}
-    if isinstance(given, dict):
-        for name, usd in given.items():
-            acc_id = name if name in ids else resolve_hardware(name).id
-            if acc_id not in ids:
-                raise InvalidValueError(f"--gpu-hourly-usd {name}={usd}: {acc_id} is not among "
-                                        f"the accelerators searched ({', '.join(ids)})")
-            by_id[acc_id] = gpu_price(None, usd, tier).usd_per_gpu_hour
-    elif given is not None:
-        usd = gpu_price(None, given, tier).usd_per_gpu_hour
-        by_id = dict.fromkeys(ids, usd)
-    for acc in accs:
-        catalog = acc.price(tier)
-        if acc.id not in by_id and catalog is not None:
-            by_id[acc.id] = catalog.usd_per_hour
+    for name, usd in given.items():
+        acc_id = name if name in ids else resolve_hardware(name).id
+        if acc_id not in ids:
+            raise InvalidValueError(f"--gpu-hourly-usd {name}={usd}: {acc_id} is not among "
+                                    f"the accelerators searched ({', '.join(ids)})")
+        by_id[acc_id] = gpu_price(None, usd).usd_per_gpu_hour
     return by_id
 
 
@@ -249,7 +248,7 @@ def plan(model: str | ModelArch, workload: Workload, slo: SLO, *,
          expert_imbalance: float = 1.0, tier: str = "low_cost",
          usd_per_gpu_hour: float | dict[str, float] | None = None) -> PlanResult:
     """Search, evaluate, and pick: see the module docstring."""
-    cands, skipped = enumerate_candidates(
+    cands, skipped, unpriced = enumerate_candidates(
         model, hardware, engines=engines, precisions=precisions, kv_dtypes=kv_dtypes,
         tps=tps, pps=pps, speculative=speculative, expert_imbalance=expert_imbalance,
         tier=tier, usd_per_gpu_hour=usd_per_gpu_hour)
@@ -264,7 +263,7 @@ def plan(model: str | ModelArch, workload: Workload, slo: SLO, *,
     best, runner_up, why = choose(configs, slo)
     return PlanResult(workload=workload, slo=slo, configs=configs, frontier=frontier,
                       best=best, runner_up=runner_up, explanation=why, skipped=skipped,
-                      candidates=len(cands))
+                      candidates=len(cands), unpriced=unpriced)
 
 
 def choose(configs: Sequence[Config], slo: SLO) -> tuple[Config | None, Config | None,
