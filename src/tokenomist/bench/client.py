@@ -59,13 +59,36 @@ class Endpoint:
         return b
 
 
+def _object(x: Any, what: str) -> dict[str, Any]:
+    """``x`` if it is a JSON object; a reply of another shape is malformed (ValueError)."""
+    if not isinstance(x, dict):
+        raise ValueError(f"{what} is not a JSON object: {json.dumps(x)[:80]}")
+    return x
+
+
+def _first_choice(obj: dict[str, Any]) -> dict[str, Any]:
+    """The first of a reply's choices (empty if it has none)."""
+    choices = obj.get("choices") or []
+    if not isinstance(choices, list):
+        raise ValueError("choices is not a list")
+    return _object(choices[0], "a choice") if choices else {}
+
+
+def _content(obj: dict[str, Any], key: str) -> str:
+    """A text field of a reply: a string, or absent / null for none."""
+    text = obj.get(key)
+    if text is not None and not isinstance(text, str):
+        raise ValueError(f"{key} is not a string")
+    return text or ""
+
+
 def _chunk_text(obj: dict[str, Any], kind: str) -> tuple[str, int | None, str | None]:
     """(text, tokens if the chunk says, finish reason) of one streamed chunk."""
-    choices = obj.get("choices") or []
-    if not choices:
+    ch = _first_choice(obj)
+    if not ch:
         return "", None, None
-    ch = choices[0]
-    text = (ch.get("delta") or {}).get("content") if kind == "chat" else ch.get("text")
+    text = _content(_object(ch.get("delta") or {}, "delta"), "content") if kind == "chat" \
+        else _content(ch, "text")
     n: int | None = None
     lp = ch.get("logprobs")
     if isinstance(lp, dict):
@@ -73,7 +96,7 @@ def _chunk_text(obj: dict[str, Any], kind: str) -> tuple[str, int | None, str | 
             n = len(lp["content"])
         elif isinstance(lp.get("tokens"), list):
             n = len(lp["tokens"])
-    return text or "", n, ch.get("finish_reason")
+    return text, n, ch.get("finish_reason")
 
 
 def _settle_tokens(rec: RequestRecord, texts: list[str], counted: bool) -> None:
@@ -113,10 +136,11 @@ async def send(client: httpx.AsyncClient, ep: Endpoint, prompt: str, rec: Reques
             if resp.status_code != 200:
                 rec.error = f"http {resp.status_code}: {resp.text[:200]}"
                 return rec
-            data = resp.json()
+            data = _object(resp.json(), "the response")
             # a whole response: the text of a completion, or the message of a chat
-            ch = (data.get("choices") or [{}])[0]
-            text = ch.get("text") or (ch.get("message") or {}).get("content")
+            ch = _first_choice(data)
+            text = _content(ch, "text") \
+                or _content(_object(ch.get("message") or {}, "message"), "content")
             rec.finish_reason = ch.get("finish_reason")
             _usage(rec, data)
             _verdict(rec, bool(text) or (rec.completion_tokens or 0) > 0,
@@ -128,9 +152,9 @@ async def send(client: httpx.AsyncClient, ep: Endpoint, prompt: str, rec: Reques
         rec.error = f"disconnected: {type(exc).__name__}"
     except httpx.HTTPError as exc:
         rec.error = f"http error: {type(exc).__name__}: {exc}"
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        # a reply that is not the JSON the API promises (a list, null, a string where an
-        # object belongs): this request failed, the run goes on
+    except ValueError as exc:
+        # a reply that is not the JSON the API promises (not JSON; a list, null or a
+        # string where an object belongs): this request failed, the run goes on
         rec.error = f"malformed response: {type(exc).__name__}: {exc}"
     if rec.end is None:
         rec.end = time.monotonic() - clock0
@@ -176,7 +200,7 @@ async def _stream(client: httpx.AsyncClient, ep: Endpoint, body: dict[str, Any],
             if payload == "[DONE]":
                 done = True
                 break
-            obj = json.loads(payload)
+            obj = _object(json.loads(payload), "a chunk")
             if "error" in obj:
                 rec.end = now
                 rec.error = f"server error: {json.dumps(obj['error'])[:200]}"
