@@ -65,3 +65,20 @@ def positive_number(d: dict[str, Any], key: str, source: str, where: str = "") -
     if v <= 0:
         raise ConfigError(source, f"{where}{key}", f"must be positive, got {v}")
     return v
+
+
+def non_negative_number(d: dict[str, Any], key: str, source: str, where: str = "") -> float:
+    """:func:`number`, which must not be below zero."""
+    v = number(d, key, source, where)
+    if v < 0:
+        raise ConfigError(source, f"{where}{key}", f"must not be negative, got {v}")
+    return v
+
+
+def positive_or_none(value: Any) -> float | None:
+    """An optional statistic: the value if it is a positive, finite number, else None
+    (absent, null, zero or not a number: not a measurement)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) \
+            and math.isfinite(value) and value > 0:
+        return float(value)
+    return None

@@ -58,8 +58,12 @@ def load_deployment(model: str, hardware: str, *, tp: int = 1, pp: int = 1, ep: 
                       expert_imbalance=expert_imbalance)
 
 
+def _is_positive_int(value: object) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and bool(value >= 1)
+
+
 def _positive_int(name: str, value: object) -> None:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+    if not _is_positive_int(value):
         raise InvalidValueError(f"{name} must be a positive integer, got {value!r}")
 
 
@@ -69,7 +73,7 @@ def _check_lengths(input_tokens: int, output_tokens: int, batch_sizes: Sequence[
     if not batch_sizes:
         raise InvalidValueError("give at least one batch size")
     for b in batch_sizes:
-        if not isinstance(b, (int, np.integer)) or isinstance(b, bool) or b < 1:
+        if not _is_positive_int(b):
             raise InvalidValueError(f"batch sizes must be positive integers, got {b!r}")
 
 

@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from tokenomist._validation import positive_number, read_json
+from tokenomist._validation import positive_number, positive_or_none, read_json
 from tokenomist.bench.records import MeasuredPoint
 from tokenomist.errors import ConfigError
 
@@ -40,27 +40,19 @@ def parse_article_results(data: Any, source: str) -> list[MeasuredPoint]:
             raise ConfigError(source, where, "keys of 'results' must be batch sizes") from None
         if not isinstance(row, dict):
             raise ConfigError(source, where, "expected an object")
-        for name in REQUIRED:
-            positive_number(row, name, source, f"{where}.")
-        out_mean = float(row["avg_output_tokens"])
+        v = {name: positive_number(row, name, source, f"{where}.") for name in REQUIRED}
+        out_mean = v["avg_output_tokens"]
         mx = int(max_tokens) if isinstance(max_tokens, int) and max_tokens > 0 \
             else math.ceil(out_mean)
         points.append(MeasuredPoint(
-            batch_size=batch, input_tokens=round(float(row["avg_input_tokens"])),
-            output_tokens=out_mean, elapsed_s=float(row["elapsed_time"]),
-            output_tokens_per_s=float(row["tokens_per_second_in_batch"]),
+            batch_size=batch, input_tokens=round(v["avg_input_tokens"]),
+            output_tokens=out_mean, elapsed_s=v["elapsed_time"],
+            output_tokens_per_s=v["tokens_per_second_in_batch"],
             max_output_tokens=mx, source=source,
-            request_tokens_per_s=_positive(row.get("avg_tokens_per_second"))))
+            request_tokens_per_s=positive_or_none(row.get("avg_tokens_per_second"))))
     if not points:
         raise ConfigError(source, "results", "holds no batch sizes")
     return sorted(points, key=lambda p: p.batch_size)
-
-
-def _positive(value: Any) -> float | None:
-    if isinstance(value, (int, float)) and not isinstance(value, bool) \
-            and math.isfinite(value) and value > 0:
-        return float(value)
-    return None
 
 
 def load_article_results(path: Path) -> list[MeasuredPoint]:

@@ -3,12 +3,11 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tokenomist._validation import read_json
+from tokenomist._validation import non_negative_number, read_json
 from tokenomist.bench.article_format import is_article_format, parse_article_results
 from tokenomist.errors import ConfigError
 
@@ -45,14 +44,6 @@ class ResultSet:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-def _num(row: dict[str, Any], key: str, where: str, source: str) -> float:
-    value = row.get(key)
-    if not isinstance(value, (int, float)) or isinstance(value, bool) \
-            or not math.isfinite(value) or value < 0:
-        raise ConfigError(source, f"{where}.{key}", "missing or not a non-negative number")
-    return float(value)
-
-
 def parse_estimate(data: dict[str, Any], source: str) -> ResultSet:
     pts = data.get("points")
     if not isinstance(pts, list) or not pts:
@@ -64,14 +55,14 @@ def parse_estimate(data: dict[str, Any], source: str) -> ResultSet:
             raise ConfigError(source, where, "expected an object")
         if row.get("batch_size") is None and "completed" in row:
             row = {**row, "batch_size": row["completed"]}  # closed/open-loop bench points
-        batch = _num(row, "batch_size", where, source)
-        elapsed = _num(row, "elapsed_s", where, source)
+        batch, elapsed, in_tok, out_tok = (
+            non_negative_number(row, key, source, f"{where}.")
+            for key in ("batch_size", "elapsed_s", "input_tokens", "output_tokens"))
         if batch < 1 or elapsed <= 0:
             raise ConfigError(source, where, "batch_size and elapsed_s must be positive")
         bd = row.get("breakdown_s") if isinstance(row.get("breakdown_s"), dict) else None
         out.append(ResultPoint(
-            batch_size=int(batch), input_tokens=_num(row, "input_tokens", where, source),
-            output_tokens=_num(row, "output_tokens", where, source), elapsed_s=elapsed,
+            batch_size=int(batch), input_tokens=in_tok, output_tokens=out_tok, elapsed_s=elapsed,
             prefill_s=row.get("prefill_s"), decode_s=row.get("decode_s"), breakdown_s=bd))
     return ResultSet(source=source, kind=str(data.get("schema_version", "estimate")), points=out,
                      num_gpus=data.get("num_gpus"), hardware=data.get("hardware"),
