@@ -179,11 +179,14 @@ def test_vllm_bench_serve_results_are_read_and_calibrated(tmp_path: Path) -> Non
     (tmp_path / "open.json").write_text(json.dumps(data))
     q = load_measured(tmp_path / "open.json")[0]
     assert (q.load, q.request_rate) == ("open", 2.5)
-    # a result file with a broken field names it
-    data.update(duration="soon")
-    (tmp_path / "bad.json").write_text(json.dumps(data))
-    with pytest.raises(TokenomistError, match="duration"):
-        load_measured(tmp_path / "bad.json")
+    # a result file with a broken field names it (a rate of zero used to read as 1 req/s)
+    for field, value in (("duration", "soon"), ("request_rate", 0), ("total_input_tokens", 0)):
+        (tmp_path / "bad.json").write_text(json.dumps({**data, field: value}))
+        with pytest.raises(TokenomistError, match=field):
+            load_measured(tmp_path / "bad.json")
+    # a mean of zero (the TPOT of one-token outputs) is not a measurement
+    (tmp_path / "one.json").write_text(json.dumps({**data, "mean_tpot_ms": 0.0}))
+    assert load_measured(tmp_path / "one.json")[0].tpot_s is None
     # calibrating on the vllm-format files of one shape predicts the other shape
     d = load_deployment("llama-3.1-8b", "h100-sxm", tp=1, engine="vllm")
     cal = calibrate([Observation(d, q) for q in read])

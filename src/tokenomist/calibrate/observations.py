@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from tokenomist._validation import number, positive_number, read_json
+from tokenomist._validation import number, positive_number, positive_or_none, read_json
 from tokenomist.bench.article_format import is_article_format, parse_article_results
 from tokenomist.bench.records import MeasuredPoint
 from tokenomist.errors import ConfigError
@@ -76,33 +76,36 @@ def _vllm_points(data: dict[str, Any], source: str) -> list[MeasuredPoint]:
         raise ConfigError(source, "completed", "no completed requests")
     duration = positive_number(data, "duration", source)
     out_total = positive_number(data, "total_output_tokens", source)
-    in_total = number(data, "total_input_tokens", source)
+    in_total = positive_number(data, "total_input_tokens", source)
     rate = data.get("request_rate")
     conc = data.get("max_concurrency")
-    rate_f = float(rate) if isinstance(rate, (int, float)) and math.isfinite(rate) else None
+    rate_f = None  # absent, or 'inf' (all requests at once)
     if isinstance(rate, str) and rate.lower() not in ("inf", "infinity"):
         try:
-            rate_f = float(rate)
+            rate = float(rate)
         except ValueError:
             raise ConfigError(source, "request_rate", f"{rate!r} is not a number or "
                                                       "'inf'") from None
+    if isinstance(rate, (int, float)) and not isinstance(rate, bool) and math.isfinite(rate):
+        if rate <= 0:
+            raise ConfigError(source, "request_rate", f"must be positive, got {rate}")
+        rate_f = float(rate)
     if rate_f is not None:
         load = "open"
     elif isinstance(conc, int) and conc > 0:
         load = "closed"
     else:
         load, conc = "burst", None
-    ttft = data.get("mean_ttft_ms")
-    tpot = data.get("mean_tpot_ms")
-    e2e = data.get("mean_e2el_ms")
+    # (optional means in ms; zero or not a number: not measured, e.g. TPOT of one token)
+    ttft, tpot, e2e = (positive_or_none(data.get(k))
+                       for k in ("mean_ttft_ms", "mean_tpot_ms", "mean_e2el_ms"))
     return [MeasuredPoint(
         batch_size=n, input_tokens=round(in_total / n), output_tokens=out_total / n,
         elapsed_s=duration, output_tokens_per_s=out_total / duration,
         max_output_tokens=round(out_total / n),
-        ttft_s=ttft / 1e3 if isinstance(ttft, (int, float)) else None,
-        tpot_s=tpot / 1e3 if isinstance(tpot, (int, float)) else None,
-        request_tokens_per_s=(out_total / n) / (e2e / 1e3) if isinstance(e2e, (int, float))
-        and e2e > 0 else None, source=source, load=load,
+        ttft_s=ttft / 1e3 if ttft else None, tpot_s=tpot / 1e3 if tpot else None,
+        request_tokens_per_s=(out_total / n) / (e2e / 1e3) if e2e else None, source=source,
+        load=load,
         concurrency=conc if load == "closed" else None, request_rate=rate_f, num_requests=n)]
 
 
