@@ -16,7 +16,7 @@ from tokenomist.deploy.deployment import GB, Deployment
 from tokenomist.deploy.engine import EngineProfile, resolve_engine
 from tokenomist.deploy.speculative import Speculation
 from tokenomist.errors import InvalidValueError
-from tokenomist.hardware.catalog import resolve_hardware
+from tokenomist.hardware.catalog import Accelerator, resolve_hardware
 from tokenomist.perf.burst import BurstEstimator, BurstPoint, admission_limit
 from tokenomist.perf.results import (
     EstimatePoint,
@@ -29,13 +29,14 @@ from tokenomist.perf.simulator import Requests, SimulationResult, Simulator
 ARTICLE_BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 
 
-def load_deployment(model: str, hardware: str, *, tp: int = 1, pp: int = 1, ep: int = 1,
-                    precision: str | None = None, kv_dtype: str = "bf16",
+def load_deployment(model: str, hardware: str | Accelerator, *, tp: int = 1, pp: int = 1,
+                    ep: int = 1, precision: str | None = None, kv_dtype: str = "bf16",
                     engine: str | EngineProfile = "vllm", max_num_seqs: int | None = None,
                     max_num_batched_tokens: int | None = None,
                     speculative: Speculation | None = None,
                     expert_imbalance: float = 1.0) -> Deployment:
-    """Resolve names (or file paths) into a validated :class:`Deployment`.
+    """Resolve names (or file paths) into a validated :class:`Deployment`; the hardware
+    may also be an accelerator already resolved.
 
     ``max_num_seqs`` and ``max_num_batched_tokens`` override the engine profile's scheduler
     limits, as the engines' own flags do (vLLM ``--max-num-seqs``, llama-server
@@ -51,7 +52,8 @@ def load_deployment(model: str, hardware: str, *, tp: int = 1, pp: int = 1, ep: 
         _positive_int(name, value)  # (the profile's validation would coerce True or "8")
     if changes:
         eng = eng.with_scheduler(**changes)
-    return Deployment(model=resolve_model(model), hardware=resolve_hardware(hardware),
+    acc = hardware if isinstance(hardware, Accelerator) else resolve_hardware(hardware)
+    return Deployment(model=resolve_model(model), hardware=acc,
                       engine=eng, tp=tp, pp=pp, ep=ep,
                       precision=precision.lower() if precision else None,
                       kv_dtype=kv_dtype.lower(), speculative=speculative,

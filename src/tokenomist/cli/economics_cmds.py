@@ -26,6 +26,7 @@ from tokenomist.economics import (
     price_with_gamma,
     rented_usd_per_request,
     renting_break_even,
+    require_split,
     run_energy,
 )
 from tokenomist.errors import InvalidValueError
@@ -35,7 +36,7 @@ PRICE_SCHEMA = "tokenomist.price/1"
 TCO_SCHEMA = "tokenomist.tco/1"
 
 
-def _with_model_split(results: ResultSet, model: str, hardware: str, tp: int, pp: int,
+def _with_model_split(results: ResultSet, model: str, hardware: Accelerator, tp: int, pp: int,
                       engine: str, precision: str | None) -> ResultSet:
     """Add the performance model's prefill/decode split (and breakdown) to measured points:
     the model's shares of time, applied to the measured elapsed time."""
@@ -92,15 +93,13 @@ def price_cmd(
     need_split = method in ("attribution", "both")
     has_split = all(p.prefill_s is not None for p in res.points)
     if need_split and not has_split and model:
-        if not hw_name:
+        if acc is None:
             raise InvalidValueError("give --hardware with --model to attribute time")
-        res = _with_model_split(res, model, hw_name, tp, pp, engine, precision)
+        res = _with_model_split(res, model, acc, tp, pp, engine, precision)
         has_split = True
     attributed = need_split and has_split  # rows priced by attribution too
-    if method == "attribution" and not attributed:
-        # (no prefill/decode split: price_by_attribution says what to give)
-        unsplit = next(p for p in res.points if p.prefill_s is None)
-        price_by_attribution(unsplit, num_gpus=n, usd_per_gpu_hour=price.usd_per_gpu_hour)
+    if method == "attribution" and not attributed:  # (refused before pricing any point)
+        require_split(next(p for p in res.points if p.prefill_s is None))
     rows: list[dict[str, Any]] = []
     for p in res.points:
         row: dict[str, Any] = {"batch_size": p.batch_size, "input_tokens": p.input_tokens,

@@ -24,6 +24,7 @@ from tokenomist.economics.token_cost import (
     PricedPoint,
     price_by_attribution,
     price_with_gamma,
+    require_split,
     run_cost_usd,
 )
 
@@ -47,6 +48,7 @@ __all__ = [
     "price_with_gamma",
     "rented_usd_per_request",
     "renting_break_even",
+    "require_split",
     "run_cost_usd",
     "run_energy",
 ]

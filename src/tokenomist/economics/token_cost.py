@@ -59,19 +59,25 @@ def price_with_gamma(p: ResultPoint, *, num_gpus: int, usd_per_gpu_hour: float,
     return _priced(p, cost, gamma * beta * 1e6, beta * 1e6, "gamma", gamma, None)
 
 
-def price_by_attribution(p: ResultPoint, *, num_gpus: int,
-                         usd_per_gpu_hour: float) -> PricedPoint:
-    """Each token type pays for the GPU time its work took (prefill vs decode)."""
-    _check(num_gpus, usd_per_gpu_hour)
+def require_split(p: ResultPoint) -> tuple[float, float]:
+    """(prefill_s, decode_s) of a result, or an error saying how to price it without."""
     if p.prefill_s is None or p.decode_s is None:
         raise InvalidValueError(
             "this result has no prefill/decode time split; price it with --gamma, or give "
             "the deployment (--model, --hardware, --tp, --engine) so the performance model "
             "can attribute its time")
-    busy = p.prefill_s + p.decode_s
+    return p.prefill_s, p.decode_s
+
+
+def price_by_attribution(p: ResultPoint, *, num_gpus: int,
+                         usd_per_gpu_hour: float) -> PricedPoint:
+    """Each token type pays for the GPU time its work took (prefill vs decode)."""
+    _check(num_gpus, usd_per_gpu_hour)
+    prefill_s, decode_s = require_split(p)
+    busy = prefill_s + decode_s
     if busy <= 0:
         raise InvalidValueError("prefill_s + decode_s must be positive")
-    share = p.prefill_s / busy
+    share = prefill_s / busy
     cost = run_cost_usd(p.elapsed_s, num_gpus, usd_per_gpu_hour)
     per_in = cost * share / (p.batch_size * p.input_tokens) if p.input_tokens else 0.0
     per_out = cost * (1 - share) / (p.batch_size * p.output_tokens)
