@@ -149,7 +149,7 @@ async def probe_server(client: httpx.AsyncClient, cfg: BenchConfig
                             requested_output_tokens=1)
         await send(client, probe_ep, text, rec, time.monotonic(), cfg.timeout_s)
         if not rec.ok and rec.error:
-            raise InvalidValueError(f"the server rejected a probe request: {rec.error}")
+            raise InvalidValueError(f"a probe request to {ep.url} failed: {rec.error}")
         content = await tok.count(client, text) if tok else None
         usage_tokens.append((n, rec.prompt_tokens, content))
     usage_in_stream = all(u[1] is not None for u in usage_tokens)

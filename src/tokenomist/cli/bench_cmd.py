@@ -136,8 +136,6 @@ def bench_cmd(
         except KeyboardInterrupt:
             out.print(f"interrupted: the requests measured so far are in {rec_path}")
             raise typer.Exit(130) from None
-        except OSError as exc:
-            raise InvalidValueError(f"cannot reach {base_url}: {exc}") from None
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     if article_format:
