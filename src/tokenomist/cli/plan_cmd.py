@@ -323,8 +323,8 @@ def disagg_cmd(
     hardware: Annotated[str, typer.Option()] = "h100-sxm",
     tp: Annotated[int, typer.Option(help="TP of co-located replicas (and of both pools "
                                          "unless given)")] = 4,
-    prefill_tp: Annotated[int | None, typer.Option(help="TP of prefill replicas")] = None,
-    decode_tp: Annotated[int | None, typer.Option(help="TP of decode replicas")] = None,
+    prefill_tp: Annotated[int | None, typer.Option(min=1, help="TP of prefill replicas")] = None,
+    decode_tp: Annotated[int | None, typer.Option(min=1, help="TP of decode replicas")] = None,
     engine: Annotated[str, typer.Option(help="engine profile id or file")] = "vllm",
     precision: Annotated[str | None, typer.Option()] = None,
     kv_dtype: Annotated[str, typer.Option()] = "bf16",
