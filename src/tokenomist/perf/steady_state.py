@@ -81,6 +81,16 @@ class SteadyState:
         return [keys[i] for i in np.argmax(stack, axis=0)]
 
 
+def md1_p99_wait(service: ArrayLike, rho: ArrayLike) -> Array:
+    """The 99th percentile of the wait in an M/D/1 queue of load rho: the wait is nonzero
+    with probability rho, then about exponential with the conditional mean
+    service / (2 (1 - rho)), so its p99 is that mean x ln(100 rho) (zero below rho = 1%)."""
+    service, rho = np.asarray(service, dtype=float), np.asarray(rho, dtype=float)
+    cond_mean = service / (2.0 * (1.0 - rho))
+    return np.asarray(np.where(rho > 0.01, cond_mean * np.log(np.maximum(100.0 * rho, 1.0)),
+                               0.0), dtype=float)
+
+
 def _window_mean(lo: float, hi: float, w: int | None) -> float:
     """Mean over contexts uniformly spread on [lo, hi] of min(context, w)."""
     if w is None or hi <= w:
@@ -197,8 +207,7 @@ def steady_state(d: Deployment, input_tokens: float, output_tokens: float,
     # a closed loop serves its clients in turn and the wait is nearly deterministic.
     rho = np.minimum(f, 0.9)
     mean_q = rho / (2.0 * (1.0 - rho)) * service
-    cond_mean = service / (2.0 * (1.0 - rho))
-    tail = np.where(rho > 0.01, cond_mean * np.log(np.maximum(100.0 * rho, 1.0)), 0.0)
+    tail = md1_p99_wait(service, rho)
     taper = np.clip((1.0 - f) / 0.2, 0.0, 1.0)  # 1 up to f = 0.8, 0 at saturation
     ttft_p99 = ttft + taper * np.maximum(tail - mean_q, 0.0)
     out_tps = req_per_s * o_tok

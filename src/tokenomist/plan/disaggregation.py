@@ -19,7 +19,12 @@ import numpy as np
 from tokenomist.arch.accounting import kv_bytes_per_token
 from tokenomist.deploy.deployment import Deployment
 from tokenomist.errors import InvalidValueError
-from tokenomist.perf.steady_state import decode_capacity, prefill_capacity, steady_state
+from tokenomist.perf.steady_state import (
+    decode_capacity,
+    md1_p99_wait,
+    prefill_capacity,
+    steady_state,
+)
 from tokenomist.plan.search import CONCURRENCY
 from tokenomist.plan.workload import SLO, Workload
 
@@ -85,8 +90,7 @@ def best_disaggregated(prefill: Deployment, decode: Deployment, workload: Worklo
     pools = []
     for n_p in range(1, max_instances + 1):
         service = pc.service_s / n_p  # the pool as one faster server
-        cond = service / (2.0 * (1.0 - rho))
-        p99 = transfer + pc.service_s + cond * np.log(100.0 * rho)
+        p99 = transfer + pc.service_s + md1_p99_wait(service, rho)
         ok = p99 <= slo.ttft_p99_s if slo.ttft_p99_s is not None else np.ones_like(rho, bool)
         if np.any(ok):
             j = int(np.nonzero(ok)[0][-1])
