@@ -255,9 +255,13 @@ def test_chunk_keys_closed_form_matches_a_sum_over_chunks() -> None:
     from tokenomist.arch import chunk_keys
     for length, chunk, prefix, window in [(4200, 512, 0, None), (4200, 512, 300, 1024),
                                           (100, 2048, 0, None), (2049, 2048, 50, 4096),
-                                          (8000, 1000, 0, 128), (1000, 333.5, 10, 2000)]:
+                                          (8000, 1000, 0, 128), (1000, 333.5, 10, 2000),
+                                          (1000, 256, 5000, 4096)]:
         m = math.ceil(length / chunk)
         ends = [min(prefix + k * chunk, prefix + length) for k in range(1, m + 1)]
         if window is not None:
             ends = [min(e, window) for e in ends]
         assert float(chunk_keys(length, chunk, window, prefix)) == pytest.approx(sum(ends))
+    # no chunking (a chunk of 0): one chunk reads the prefix and the prompt, within the window
+    assert float(chunk_keys(100, 0, None, 20)) == 120.0
+    assert float(chunk_keys(100, 0, 64, 20)) == 64.0

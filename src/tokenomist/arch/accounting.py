@@ -270,9 +270,11 @@ def chunk_keys(length: ArrayLike, chunk: ArrayLike, window: int | None = None,
     """Cached keys the chunks of one prompt read in total: ``length`` new tokens after
     ``prefix`` cached ones, in chunks of ``chunk`` tokens. Chunk k (1-based, of
     m = ceil(length / chunk)) reads the keys up to prefix + k chunk (the last one up to
-    prefix + length), or at most the last ``window`` of them."""
+    prefix + length), or at most the last ``window`` of them. A chunk of zero or less (no
+    chunking) is the whole prompt."""
     n = np.asarray(length, dtype=np.float64)
     c = np.asarray(chunk, dtype=np.float64)
+    c = np.where(c > 0.0, c, np.maximum(n, 1.0))
     q = np.asarray(prefix, dtype=np.float64)
     m = np.ceil(n / c)  # chunks; all but the last end at q + k c < q + n
     if window is None:
