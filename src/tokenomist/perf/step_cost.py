@@ -73,6 +73,12 @@ def _all(cond: Any) -> bool:
     return bool(cond) if isinstance(cond, (bool, np.bool_)) else bool(np.all(cond))
 
 
+def _only(cond: Any, x: Any) -> Any:
+    """x where cond holds, else 0 (no mask at all where it holds everywhere, the usual case
+    of steps that all run something)."""
+    return x if _all(cond) else _where(cond, x, 0.0)
+
+
 def _max(a: Any, b: float) -> Any:
     return max(a, b) if isinstance(a, float) else np.maximum(a, b)
 
@@ -266,8 +272,6 @@ class CostModel:
         c, e = self.c, self.eff
         tokens = _num(load.tokens)
         active = tokens > 0
-        # (steps that all run something, the usual case of many, skip the masks)
-        busy = _all(active)
         half = e.gemm_half_tokens
         bw = c.bandwidth * e.bandwidth
 
@@ -279,10 +283,8 @@ class CostModel:
         lin_rate = c.linear_peak * e.flops
         sampled = logits > 0
         # (no tokens: no FLOPs already; the weights are read only by a step that runs)
-        comp_d, mem_d = _roofline(dense_flops, lin_rate, c.dense_bytes if busy
-                                  else _where(active, c.dense_bytes, 0.0), bw)
-        comp_h, mem_h = _roofline(lm_flops, lin_rate, c.lm_head_bytes if _all(sampled)
-                                  else _where(sampled, c.lm_head_bytes, 0.0), bw)
+        comp_d, mem_d = _roofline(dense_flops, lin_rate, _only(active, c.dense_bytes), bw)
+        comp_h, mem_h = _roofline(lm_flops, lin_rate, _only(sampled, c.lm_head_bytes), bw)
         compute = comp_d + comp_h
         memory = mem_d + mem_h
 
@@ -294,9 +296,8 @@ class CostModel:
             frac_touched = 1.0 - (1.0 - c.top_k / c.num_experts) ** hot
             touched = c.experts_per_gpu * frac_touched
             per_expert_tokens = hot * c.top_k / c.num_experts
-            exp_flops = _where(
-                active, c.expert_flops_per_token * hot
-                * (per_expert_tokens + half) / _max(per_expert_tokens, 1e-12), 0.0)
+            exp_flops = _only(active, c.expert_flops_per_token * hot
+                              * (per_expert_tokens + half) / _max(per_expert_tokens, 1e-12))
             exp_bytes = touched * c.expert_bytes_per_layer * c.moe_layers
             comp_e, mem_e = _roofline(exp_flops, lin_rate, exp_bytes, bw)
             compute = compute + comp_e
@@ -337,9 +338,7 @@ class CostModel:
         if c.pp > 1:
             latency += e.comm_latency_s
             per_token += msg / link
-        comm = latency + per_token * tokens
-        if not busy:
-            comm = _where(active, comm, 0.0)
+        comm = _only(active, latency + per_token * tokens)
         zero = 0.0 * compute
         return StepBreakdown(compute=compute, memory=memory, communication=comm, overhead=zero)
 
@@ -378,10 +377,8 @@ class CostModel:
             stage = stage + self._draft_time(load)
         active = _num(load.tokens) > 0
         eager = _num(load.eager)
-        overhead = e.step_overhead_s + e.seq_overhead_s * seqs \
-            + eager * (e.eager_layer_overhead_s * c.layers * c.pp)
-        if not _all(active):
-            overhead = _where(active, overhead, 0.0)
+        overhead = _only(active, e.step_overhead_s + e.seq_overhead_s * seqs
+                         + eager * (e.eager_layer_overhead_s * c.layers * c.pp))
         return replace(stage, overhead=stage.overhead + overhead)
 
 
