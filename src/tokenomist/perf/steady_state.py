@@ -28,7 +28,7 @@ arbitrary workloads and arrival processes.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -38,7 +38,7 @@ from tokenomist.deploy.deployment import Deployment
 from tokenomist.errors import InvalidValueError
 from tokenomist.perf.burst import concurrency_limit
 from tokenomist.perf.simulator import prompt_over_budget
-from tokenomist.perf.step_cost import CostModel, StepLoad, decode_load
+from tokenomist.perf.step_cost import CostModel, StepLoad
 
 Array = NDArray[np.float64]
 
@@ -157,11 +157,8 @@ def steady_state(d: Deployment, input_tokens: float, output_tokens: float,
     lam = d_dec / dec_steps
 
     # step loads: a decode-only step and a step with a prefill chunk
-    ctx_lo = i_tok + 1.0
     ctx_hi = i_tok + o_tok
-    dec_keys_each = np.array([_window_mean(ctx_lo, ctx_hi, w) for w in windows])
-    eager_dec = s.runs_eager(d_dec, ctx_hi, False)
-    dec = _decode_step(d_dec, dec_keys_each, windows, eager_dec)
+    dec, dec_keys_each = _decode_step(d, d_dec, i_tok, o_tok)
     per_step_pairs, per_step_keys = _prefill_work(i_new, cached, chunk, tokens_pre, windows)
     dec_in_mixed = d_dec if s.mixed_batches else np.zeros_like(d_dec)
     eager_mix = s.runs_eager(dec_in_mixed + prompts, ctx_hi, True)
@@ -223,12 +220,18 @@ def steady_state(d: Deployment, input_tokens: float, output_tokens: float,
         breakdown_share={k: v / total for k, v in weights.items()}, num_gpus=d.num_gpus)
 
 
-def _decode_step(n: Array, keys_each: Array, windows: tuple[int | None, ...],
-                 eager: Array) -> StepLoad:
-    """A decode-only step of n sequences attending to ``keys_each`` keys per window on
-    average."""
-    return replace(decode_load(n, keys_each[0], windows, eager),
-                   decode_keys=np.outer(keys_each, n))
+def _decode_step(d: Deployment, n: Array, i_tok: float, o_tok: float
+                 ) -> tuple[StepLoad, Array]:
+    """A decode-only step of n sequences whose contexts are spread evenly over a request's
+    decode (I + 1 .. I + O), and the keys one of them reads per window on average."""
+    keys_each = np.array([_window_mean(i_tok + 1.0, i_tok + o_tok, w)
+                          for w in d.model.windows])
+    n = np.asarray(n, dtype=float)
+    zeros = np.zeros((keys_each.size, *n.shape))
+    eager = np.asarray(d.engine.scheduler.runs_eager(n, i_tok + o_tok, False), dtype=float)
+    return StepLoad(tokens=n, seqs=n, decode_seqs=n, logits=n,
+                    decode_keys=np.outer(keys_each, n).reshape(zeros.shape),
+                    prefill_pairs=zeros, prefill_keys=zeros, eager=eager), keys_each
 
 
 def _new_prompt(d: Deployment, i_tok: float, prefix_hit_rate: float) -> tuple[int, float]:
@@ -316,10 +319,7 @@ def decode_capacity(d: Deployment, input_tokens: float, output_tokens: float,
     i_tok, o_tok = float(input_tokens), float(output_tokens)
     conc = np.atleast_1d(np.asarray(concurrency, float))
     n = np.minimum(conc, float(concurrency_limit(d, int(i_tok), int(o_tok))))
-    windows = d.model.windows
-    keys_each = np.array([_window_mean(i_tok + 1.0, i_tok + o_tok, w) for w in windows])
-    eager = d.engine.scheduler.runs_eager(n, i_tok + o_tok, False)
-    t = cost.step_time(_decode_step(n, keys_each, windows, eager)).total
+    t = cost.step_time(_decode_step(d, n, i_tok, o_tok)[0]).total
     e_tok = cost.tokens_per_decode_step
     rps = n * e_tok / (o_tok - 1.0) / t
     return DecodeCapacity(concurrency=conc, running=n, step_s=t, tpot_s=t / e_tok,
