@@ -12,9 +12,10 @@ import httpx
 import pytest
 
 from tokenomist.bench.client import Endpoint, send
-from tokenomist.bench.load import BenchConfig, LoadPoint, run_bench
-from tokenomist.bench.requests_log import RecordWriter, RequestRecord, read_records
+from tokenomist.bench.load import BenchConfig, LoadPoint
+from tokenomist.bench.requests_log import RequestRecord, read_records
 from tokenomist.bench.results_io import load_results
+from tokenomist.testing.bench import run_bench_to
 from tokenomist.testing.cli import run_cli
 from tokenomist.testing.mock_server import MockConfig, MockServer
 
@@ -32,8 +33,7 @@ def bench(srv: MockServer, points: list[LoadPoint], tmp: Path, *, input_tokens: 
           on_done: Callable[[RequestRecord], None] = lambda r: None) -> dict[str, Any]:
     ep = Endpoint(srv.base_url, "mock", kind, api_key=api_key, stream=stream)
     cfg = BenchConfig(ep, input_tokens, output_tokens, points, warmup=warmup, timeout_s=30)
-    with RecordWriter(tmp / "records.jsonl") as w:
-        return asyncio.run(run_bench(cfg, w, on_done=on_done))
+    return run_bench_to(tmp / "records.jsonl", cfg, on_done)
 
 
 @pytest.mark.parametrize("server", [MockConfig(ttft_s=0.08, gap_s=0.02, tokens_per_chunk=1)],

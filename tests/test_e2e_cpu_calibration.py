@@ -18,7 +18,6 @@ earlier bursts would otherwise leak into later ones. Takes about two minutes.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -30,10 +29,10 @@ from tokenomist import load_deployment
 from tokenomist.arch import resolve_model
 from tokenomist.arch.accounting import param_breakdown, weight_bytes
 from tokenomist.bench.client import Endpoint
-from tokenomist.bench.load import BenchConfig, LoadPoint, run_bench
-from tokenomist.bench.requests_log import RecordWriter
+from tokenomist.bench.load import BenchConfig, LoadPoint
 from tokenomist.calibrate import Observation, calibrate, predict_throughput
 from tokenomist.calibrate.observations import load_measured
+from tokenomist.testing.bench import run_bench_to
 from tokenomist.testing.cli import run_cli
 from tokenomist.testing.gguf_model import SIZES, ModelShape, write_hf_config, write_model
 from tokenomist.testing.llama_server import find_llama_server, start_llama_server
@@ -49,8 +48,7 @@ def _bench(base_url: str, alias: str, shape: tuple[int, int], batch: int, warmup
     cfg = BenchConfig(Endpoint(base_url, alias, "chat"), shape[0], shape[1],
                       [LoadPoint("burst", batch, batch_size=batch)], warmup=warmup,
                       timeout_s=300)
-    with RecordWriter(records) as w:
-        return asyncio.run(run_bench(cfg, w))
+    return run_bench_to(records, cfg)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ a failure).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,8 +16,9 @@ from typing import Any
 import pytest
 
 from tokenomist.bench.client import Endpoint
-from tokenomist.bench.load import BenchConfig, LoadPoint, run_bench
-from tokenomist.bench.requests_log import RecordWriter, read_records
+from tokenomist.bench.load import BenchConfig, LoadPoint
+from tokenomist.bench.requests_log import read_records
+from tokenomist.testing.bench import run_bench_to
 from tokenomist.testing.gguf_model import SIZES, ModelShape, write_model
 from tokenomist.testing.llama_server import (
     ServerProcess,
@@ -57,8 +57,7 @@ def bench(srv: ServerProcess, points: list[LoadPoint], tmp: Path, **kw: Any) -> 
     ep = Endpoint(srv.base_url, srv.alias, kw.pop("kind", "chat"))
     cfg = BenchConfig(ep, kw.pop("input_tokens", 200), kw.pop("output_tokens", 64), points,
                       warmup=1, timeout_s=120, **kw)
-    with RecordWriter(tmp / "records.jsonl") as w:
-        return asyncio.run(run_bench(cfg, w))
+    return run_bench_to(tmp / "records.jsonl", cfg)
 
 
 def test_exact_lengths_and_batching_visible(llama: ServerProcess, tmp_path: Path) -> None:
