@@ -16,9 +16,13 @@ constant batch composition:
 - with prefill-priority engines (SGLang), each cohort of up to n requests is prefilled
   in full-budget steps, then decodes together until it finishes.
 
-The resulting intervals (between the completions, first tokens and finishes of groups of
-cells) go through :class:`~tokenomist.perf.step_cost.CostModel`; the cumulative time at
-each interval boundary gives every request's first-token and finish times.
+The resulting intervals (between the completions and finishes of groups of cells) go
+through :class:`~tokenomist.perf.step_cost.CostModel`. The per-request means come from the
+same intervals without looking up any request's time: summed over requests, the time to
+first token is the integral over the timeline of the step time x the requests still
+waiting for their first token, and each interval's share of it follows from
+F(x) = sum_j (x - e_j)+ over the first-token steps e_j at its two ends (likewise for
+finishes).
 
 Everything is vectorized over *points* (shape x batch size) as well as over requests: the
 schedules of all shapes are solved together on ragged arrays. Since requests are
@@ -272,20 +276,35 @@ def _mean_wait(first: Array, spacing: Array, count: Array) -> Array:
 
 
 def _summed_wait(first: Array, spacing: Array, terms: Array) -> Array:
-    """Mean of step_end(s) - s over the first ``terms`` (<= PHASES) of the progressions."""
-    j = np.arange(int(terms.max(initial=1.0)))
-    x = first[:, None] + j[None, :] * spacing[:, None]
-    use = j[None, :] < terms[:, None]
-    return np.asarray(np.sum(np.where(use, _step_end(x) - x, 0.0), axis=1)
-                      / np.maximum(terms, 1.0), dtype=float)
+    """Mean of step_end(s) - s over the first ``terms`` (<= PHASES) of the progressions
+    (0 where there are none). Rows are summed in bands of 2, 4, 8, ... terms, each as wide
+    as its longest row needs."""
+    out = np.zeros(first.shape)
+    width = 1
+    done = terms < 0.5
+    while not done.all():
+        k = np.flatnonzero(~done & (terms <= width + 0.5))
+        width *= 2
+        if k.size == 0:
+            continue
+        n = terms[k]
+        j = np.arange(int(n.max()), dtype=float)
+        x = first[k, None] + j[None, :] * spacing[k, None]
+        wait = _step_end(x)
+        wait -= x
+        wait[j[None, :] >= n[:, None]] = 0.0
+        out[k] = wait.sum(axis=1) / n
+        done[k] = True
+    return out
 
 
 def _long_wait(first: Array, spacing: Array, count: Array) -> Array:
     """:func:`_mean_wait` of progressions of more than PHASES completions."""
     drift = spacing - np.round(spacing)
-    cycle = np.zeros(first.shape)
-    for q in range(PHASES, 0, -1):  # the smallest q wins
-        cycle = np.where(np.abs(q * drift - np.round(q * drift)) < 1e-6, q, cycle)
+    qd = drift[:, None] * np.arange(1.0, PHASES + 1.0)[None, :]
+    qd -= np.round(qd)
+    hit = np.abs(qd) < 1e-6
+    cycle = np.where(hit.any(axis=1), hit.argmax(axis=1) + 1.0, 0.0)  # the smallest q
     summed = _summed_wait(first, spacing, cycle)
     # the continuous drift
     u0 = first - STEP_TOL - drift / 2.0
@@ -799,7 +818,6 @@ class BurstEstimator:
         ge = np.append(gs[1:], cp.size) - 1
         g_pt, g_cell = cp[gs], gc[gs]
         g_m = np.add.reduceat(m_pc, gs)
-        g_x = c.x[g_cell]
         g_sf, g_sl = s_first[gs], s_last[ge]
         g_life = life_pt[g_pt]
         g_i = i_pt[g_pt]
@@ -810,8 +828,10 @@ class BurstEstimator:
         # (prefill work ends at the fluid completion; a request decodes from the end of
         # that step on, for O - 1 steps)
         e_first, e_last = _step_end(g_sf), _step_end(g_sl)
-        pieces = [c.T[g_cell], g_sl, e_first, e_last, e_first + g_life, e_last + g_life]
-        owners = [g_pt] * 6
+        few = g_m <= 3.0
+        pieces = [c.T[g_cell], g_sl, e_first[few], e_last, e_first + g_life,
+                  e_last + g_life]
+        owners = [g_pt, g_pt, g_pt[few], g_pt, g_pt, g_pt]
         for k in kinks:
             ok = k > g_i
             for v in (g_sf, g_sl):
@@ -946,111 +966,104 @@ class BurstEstimator:
         pre = np.flatnonzero(active | (rate > 0.0))
         dec_only[pre] = self.cost.step_time(without_prefill(_take(load, pre))).total
         seg_time = real * bd.total
-        # ---- clocks: cumulative time at each point's interval boundaries; a point that is
-        # not its shape's anchor starts at the anchor's clock at its cut
-        counts = np.bincount(seg_pt, minlength=n_pts)
-        first_seg = _offsets(counts)
-        zspan = float(z.max(initial=0.0)) + 1.0
-        keyed = a + seg_pt * zspan
-        parts = np.stack([real * bd.compute, real * bd.memory, real * bd.communication,
-                          real * bd.overhead, real * (bd.total - dec_only), real, seg_time])
+        # ---- per-request sums, exactly from the timeline. Request j's first token comes
+        # out at the end of the step completing its prompt (e_j), its last one life steps
+        # later. Summed over a point's B requests, clock(e_j) = B x elapsed - the integral
+        # over the timeline of (seconds per step) x (first tokens out by then); over an
+        # interval that is its rate times the difference of F(x) = sum_j (x - e_j)+ at
+        # its ends. F is exact at every boundary: the groups whose first tokens are all out
+        # by x add m x - sum(e); the one group part-way out adds those out before x's
+        # step, one by one in a group of three or fewer, else as an even progression with
+        # the group's mean wait for a step's end (see _mean_wait). Finishes alike at
+        # x - life, and sum_j 1 / e2e_j = B / elapsed + the integral of (requests
+        # finished) d(-1 / clock).
+        gap = np.where(c.clamped[gc], 0.0, delta)
+        # (the mean wait of a cell's requests, once per cell, and again for a cell a burst
+        # cuts short)
+        gap_c = np.where(c.clamped, 0.0, c.spacing(np.arange(c.x.size)))
+        cell_wait = _mean_wait(np.where(c.clamped, c.S, c.T + gap_c), gap_c, c.m)[gc]
+        short = np.flatnonzero(m_pc < c.m[gc])
+        cell_wait[short] = _mean_wait(s_first[short], gap[short], m_pc[short])
+        g_e = np.add.reduceat(m_pc * (s_first + cell_wait) + gap * m_pc * (m_pc - 1.0) / 2.0,
+                              gs)  # sum of the first-token steps of each group
+        g_wait = np.add.reduceat(m_pc * cell_wait, gs) / g_m
+        g_step = np.where(g_m > 1.0, (g_sl - g_sf) / np.maximum(g_m - 1.0, 1.0), 0.0)
+        n_groups = np.bincount(g_pt, minlength=n_pts)
+        g_first = _offsets(n_groups)
+        cum_m = np.concatenate([[0.0], np.cumsum(g_m)])
+        cum_e = np.concatenate([[0.0], np.cumsum(g_e)])
 
-        def cumulative(x: Array, pt: NDArray[np.int64], rows: slice = slice(None)) -> Array:
-            """The parts (``rows``) summed over point pt's own intervals up to step x."""
-            k = np.searchsorted(keyed, x + pt * zspan, side="right") - 1
-            k = np.clip(k, first_seg[pt], first_seg[pt] + counts[pt] - 1)
-            frac = np.clip((x - a[k]) / np.maximum(length[k], 1e-12), 0.0, 1.0)
-            return np.asarray(np.where(counts[pt] > 0, cum_parts[rows, k] - cum_before[rows, pt]
-                                       - parts[rows, k] * (1.0 - frac), 0.0), dtype=float)
-
-        # (running sums over all intervals; a point's own begin after its first one's start)
-        cum_parts = np.cumsum(parts, axis=1)
-        first_k = np.minimum(first_seg, max(a.size - 1, 0))
-        cum_before = cum_parts[:, first_k] - parts[:, first_k]
-        at_cut = np.where(own, 0.0, cumulative(np.where(own, 0.0, cut), anchor))  # (parts, pts)
-
-        def clock(x: Array, pt: NDArray[np.int64]) -> Array:
-            """Seconds from the burst's start to step x of point pt."""
-            before = x < cut[pt]  # never for an anchor (its cut is -inf)
-            if not before.any():
-                return np.asarray(cumulative(x, pt, rows=slice(-1, None))[0]  # seconds
-                                  + at_cut[-1, pt], dtype=float)
-            out = np.empty(x.shape)
-            b, m = np.flatnonzero(before), np.flatnonzero(~before)
-            out[b] = clock(x[b], anchor[pt[b]])
-            out[m] = clock(x[m], pt[m])
+        def out_by(x: Array, pt: NDArray[np.int64], n_closed: NDArray[np.int64]) -> Array:
+            """F(x) of points pt at their boundaries x, ``n_closed`` groups all out."""
+            g0 = g_first[pt]
+            g = g0 + n_closed
+            out = np.asarray((cum_m[g] - cum_m[g0]) * x - (cum_e[g] - cum_e[g0]), dtype=float)
+            gg = np.where(n_closed < n_groups[pt], g, 0)
+            k = np.flatnonzero((n_closed < n_groups[pt]) & (e_first[gg] < x - 1e-9))
+            if k.size:
+                g_o, xo = gg[k], x[k]
+                m, sf, step = g_m[g_o], g_sf[g_o], g_step[g_o]
+                small = m <= 3.0
+                each = sum(np.where(j < m, np.maximum(xo - _step_end(sf + j * step), 0.0), 0.0)
+                           for j in range(3))
+                y = np.ceil(xo - 1e-9) - 1.0 + STEP_TOL  # completed by the step before x's
+                n = np.clip(np.floor((y - sf) / np.maximum(step, 1e-12)) + 1.0, 0.0, m)
+                even = n * (xo - sf - g_wait[g_o]) - step * n * (n - 1.0) / 2.0
+                out[k] += np.where(small, each, even)
             return out
 
-        # ---- per-request means, group by group: Simpson's rule over a group's requests,
-        # or the requests themselves when a group holds three or fewer. A group of a
-        # smaller burst whose first tokens all come out before the burst's cut is the
-        # anchor's group of the same first cell (same cells, same clock until the cut): its
-        # first-token times are taken from there, and all its sums when its requests also
-        # finish before the cut.
-        g_cut = cut[g_pt]
-        anchor_group = np.full(c.x.size, -1, np.int64)
-        mine = np.flatnonzero(own[g_pt])
-        anchor_group[g_cell[mine]] = mine
-        twin = anchor_group[g_cell]
-        early = ~own[g_pt] & (twin >= 0) & (_step_end(g_sl) <= g_cut + 1e-9)
-        shared = early & (_step_end(g_sl) + g_life < g_cut - 1e-9)
-        full = np.flatnonzero(~early)  # the groups whose first tokens are evaluated here
-        e_pt, e_m = g_pt[full], g_m[full]
-        e_sf, e_sl = g_sf[full], g_sl[full]
-        e_sm = np.where(e_m > 1.0, c.s_of_count(g_x[full] + (e_m + 1.0) / 2.0, sp[e_pt]), e_sf)
-        simpson = np.array([1.0, 4.0, 1.0]) / 6.0
-        quad = np.zeros((3, g_pt.size))
-        quad[:, full] = np.where((e_m <= 1.0)[:, None], [1.0, 0.0, 0.0],
-                                 np.where((e_m <= 2.0)[:, None], [0.5, 0.0, 0.5],
-                                          np.where((e_m <= 3.0)[:, None], [1 / 3, 1 / 3, 1 / 3],
-                                                   simpson))).T
-        # a request's first token comes out at the end of the step that completes its
-        # prefill: each of a few requests at its own step's end; in a longer group they wait
-        # on average the mean over its cells of ceil(s) - s (see _mean_wait)
-        last_step = _step_end(e_sl)
-        exact = (e_m <= 3.0) | (_step_end(e_sf) >= last_step)
-        smooth = np.zeros(g_pt.size, bool)
-        smooth[full] = ~exact
-        in_smooth = np.flatnonzero(np.repeat(smooth, np.diff(np.append(gs, cp.size))))
-        cell_wait = np.zeros(cp.size)
-        cell_wait[in_smooth] = _mean_wait(
-            s_first[in_smooth], np.where(c.clamped[gc], 0.0, delta)[in_smooth],
-            m_pc[in_smooth])
-        wait = (np.add.reduceat(m_pc * cell_wait, gs) / np.maximum(g_m, 1e-12))[full]
+        # (the groups all out by each boundary: a group counts from the first boundary of
+        # its point at or past its last first token, or finish)
+        g_key = float(vals.max(initial=0.0)) + 2.0
+        b_key = vals + own_v * g_key
+        closed = [np.cumsum(np.bincount(np.searchsorted(b_key, v - 1e-9 + g_pt * g_key),
+                                        minlength=vals.size)[:vals.size]) - g_first[own_v]
+                  for v in (e_last, e_last + g_life)]
+        f_first = out_by(vals, own_v, closed[0])
+        f_done = out_by(vals - life_pt[own_v], own_v, closed[1])
+        rate_s = bd.total / fit  # seconds per step
+        d_first = (f_first[1:] - f_first[:-1])[same]
+        d_done = (f_done[1:] - f_done[:-1])[same]
+        # ---- sums over each point's intervals; a point that is not its shape's anchor
+        # adds the anchor's before its cut (one of the anchor's boundaries)
+        counts = np.bincount(seg_pt, minlength=n_pts)
+        first_seg = _offsets(counts)
+        late = np.flatnonzero(~own)
+        zspan = float(z.max(initial=0.0)) + 1.0
+        f_a = first_seg[anchor[late]]
+        k_cut = np.clip(np.searchsorted(a + seg_pt * zspan, cut[late] - 1e-9
+                                        + anchor[late] * zspan), f_a, f_a + counts[anchor[late]])
+        # (one pass over the intervals, split at every point's start and every cut)
+        split = np.unique(np.concatenate([first_seg, k_cut[k_cut < a.size]]))
+        own_end = np.searchsorted(split, first_seg + counts)
+        own_start = np.searchsorted(split, first_seg)
+        cut_at, cut_from = np.searchsorted(split, k_cut), np.searchsorted(split, f_a)
 
-        def emitted(v: Array) -> Array:
-            return np.where(exact, _step_end(v), np.minimum(v + wait, last_step))
+        def summed(x: Array) -> tuple[Array, Array]:
+            """Rows x of every interval summed over each point's own intervals and its
+            anchor's before its cut (zero for an anchor), and the two together."""
+            pieces = np.add.reduceat(x, split, axis=1)
+            cum = np.concatenate([np.zeros((x.shape[0], 1)), np.cumsum(pieces, axis=1)], axis=1)
+            pre = np.zeros((x.shape[0], n_pts))
+            pre[:, late] = cum[:, cut_at] - cum[:, cut_from]
+            return cum[:, own_end] - cum[:, own_start] + pre, pre
 
-        nodes = np.zeros((3, g_pt.size))  # first tokens of a group's first, middle, last
-        nodes[:, full] = [emitted(v) for v in (e_sf, e_sm, e_sl)]
-        half = np.flatnonzero(early & ~shared)
-        nodes[:, half] = nodes[:, twin[half]]
-        quad[:, half] = quad[:, twin[half]]
-        ev = np.concatenate([full, half])  # the groups whose finishes are evaluated here
-        # (only the nodes with a weight are looked up)
-        row_s, at_s = np.nonzero(quad[:, full])
-        row_f, at_f = np.nonzero(quad[:, ev])
-        g_s, g_f = full[at_s], ev[at_f]
-        x_s, x_f = nodes[row_s, g_s], nodes[row_f, g_f] + g_life[g_f]
-        at = clock(np.concatenate([x_s, x_f]), np.concatenate([g_pt[g_s], g_pt[g_f]]))
-        t_s, t_f = at[:x_s.size], at[x_s.size:]
-        w_s, w_f = quad[row_s, g_s], quad[row_f, g_f]
-        o_e = o_pt[g_pt[ev]]
-        sums = np.zeros((4, g_pt.size))
-        sums[0, full] = e_m * np.bincount(at_s, w_s * t_s, full.size)
-        sums[0, half] = sums[0, twin[half]]
-        sums[1, ev] = g_m[ev] * np.bincount(at_f, w_f * t_f, ev.size)
-        sums[2, ev] = (sums[1, ev] - sums[0, ev]) / np.maximum(o_e - 1, 1)
-        sums[3, ev] = g_m[ev] * np.bincount(at_f, w_f * o_e[at_f] / t_f, ev.size)
-        source = np.where(shared, twin, np.arange(g_pt.size))
-        sums = sums[:, source]
-        cnt = b_arr.astype(float)
-        ttft, e2e, tpot, req_tps = (np.bincount(g_pt, row, n_pts) / cnt for row in sums)
-        tpot = np.where(o_pt > 1, tpot, 0.0)
-        elapsed = clock(end_pt, np.arange(n_pts))
+        totals, at_cut = summed(np.stack([
+            real * bd.compute, real * bd.memory, real * bd.communication, real * bd.overhead,
+            real * (bd.total - dec_only), real, seg_time, rate_s * d_first, rate_s * d_done]))
+        # the clock at each interval's start, for the finishes' d(-1 / clock)
+        t_a = np.cumsum(seg_time) - seg_time
+        t_a = t_a - (t_a[first_seg] - at_cut[6])[seg_pt]
+        t_z = t_a + seg_time
+        inv_e2e = summed(np.where(d_done > 0.0, d_done * rate_s / np.maximum(t_a * t_z, 1e-300),
+                                  0.0)[None, :])[0][0]
+        elapsed = totals[6]
+        ttft = elapsed - totals[7] / b_f
+        e2e = elapsed - totals[8] / b_f
+        tpot = np.where(o_pt > 1, (e2e - ttft) / np.maximum(o_pt - 1.0, 1.0), 0.0)
+        req_tps = o_pt * (1.0 / np.maximum(elapsed, 1e-30) + inv_e2e / b_f)
         n_used = np.minimum(n_cap[sp], b_arr)
 
-        totals = np.stack([np.bincount(seg_pt, row, n_pts) for row in parts]) + at_cut
         return BurstGrid(
             batch_size=b_arr, input_tokens=shapes[sp, 0], output_tokens=shapes[sp, 1],
             elapsed_s=elapsed, ttft_s=ttft, tpot_s=tpot, e2e_s=e2e,
@@ -1066,7 +1079,7 @@ class BurstEstimator:
         A group is a run of up to STRIDE consecutive cells of one wave whose prompts are
         prefilled back to back at a steady rate. Between its boundaries the decoders, the
         keys they read and the prefill work all change smoothly, so the midpoint of each
-        interval integrates the step time and Simpson's rule averages its requests. Cells
+        interval integrates the step time. Cells
         stay apart where the batch does not change smoothly:
         - a new wave, the prompts of the first step, a cell whose prefill starts after an
           idle gap, or a jump in the prefill rate (whole prompts per step change);
