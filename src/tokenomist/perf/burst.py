@@ -529,6 +529,67 @@ class _Cells:
         return np.where(final, last_rate, rate), np.where(final, last_fly, fly)
 
 
+@dataclass(frozen=True)
+class _Points:
+    """Per point (shape x batch size) of a grid, what the stages after the schedule use."""
+
+    shape: NDArray[np.int64]
+    batch: Array
+    i_tok: Array
+    life: Array  # O - 1
+    end: Array  # the step of its last finish
+    anchor: NDArray[np.int64]  # its shape's largest burst, whose timeline it shares
+    own: NDArray[np.bool_]  # it is its own anchor
+    cut: Array  # where its own timeline starts (-inf for an anchor)
+    last_step_start: Array  # the start of the step completing its last prompt
+    n_cells: NDArray[np.int64]
+    last_cell: NDArray[np.int64]  # the cell (global index) holding its last request
+    last_s: Array  # that cell's completion of its last request
+    last_m: Array  # and its requests in the burst
+    drain_from: Array  # every prompt done: no prefill from here on
+    final_step: tuple[Array, Array, Array, Array]  # see _Cells.prefill_at
+
+
+@dataclass(frozen=True)
+class _Groups:
+    """Groups of a point's cells (see BurstEstimator._group_starts), by point then step."""
+
+    pt: NDArray[np.int64]
+    m: Array  # requests
+    s_first: Array  # completion of the first and last prompts
+    s_last: Array
+    e_first: Array  # their first tokens' steps
+    e_last: Array
+    start: Array  # the first cell's start
+    first: NDArray[np.int64]  # per point: its first group
+    count: NDArray[np.int64]  # per point: its groups
+    sum_m: Array  # running sums over groups (one more entry) of m and
+    sum_e: Array  # of the steps of the requests' first tokens
+    wait: Array  # mean of step_end(s) - s over a group's requests
+    step: Array  # steps between completions, as an even progression
+
+
+@dataclass(frozen=True)
+class _Intervals:
+    """The intervals of every point of a grid, between its distinct boundaries."""
+
+    at: Array  # the boundaries, by point then step
+    owner: NDArray[np.int64]
+    same: NDArray[np.bool_]  # boundary i and i + 1 bound an interval of one point
+    point: NDArray[np.int64]
+    a: Array
+    z: Array
+    length: Array
+    mid: Array
+
+    @staticmethod
+    def between(at: Array, owner: NDArray[np.int64]) -> _Intervals:
+        same = owner[1:] == owner[:-1]
+        a, z = at[:-1][same], at[1:][same]
+        return _Intervals(at=at, owner=owner, same=same, point=owner[:-1][same], a=a, z=z,
+                          length=z - a, mid=(a + z) / 2.0)
+
+
 class BurstEstimator:
     """Closed-form burst predictions for one deployment."""
 
@@ -772,12 +833,32 @@ class BurstEstimator:
     def _grid_mixed(self, shapes: NDArray[np.int64], shape_of_point: NDArray[np.int64],
                     b_arr: NDArray[np.int64], b_max: NDArray[np.int64],
                     n_cap: NDArray[np.int64], first_wave: NDArray[np.int64]) -> BurstGrid:
+        """The stages, each keeping only what the next ones need (the arrays are large)."""
         c = self._schedule(self._cells(shapes, b_max, n_cap, first_wave))
-        sp = shape_of_point
+        pts, g = self._points_and_groups(c, shapes, shape_of_point, b_arr, b_max)
+        iv = self._intervals(c, pts, g, n_cap, first_wave)
+        d_first, d_done = self._first_tokens_and_finishes(pts, g, iv)
+        del g
+        load, fit, prefilling = self._loads(c, shapes, pts, iv)
+        bd = self.cost.step_time(load)
+        # (the same steps without their prefill work, where they have any)
+        dec_only = np.array(bd.total, dtype=float)
+        pre = np.flatnonzero(prefilling)
+        dec_only[pre] = self.cost.step_time(without_prefill(_take(load, pre))).total
+        del load
+        real = iv.length / fit
+        rate = bd.total / fit  # seconds per step
+        return self._sums(pts, iv, np.stack([
+            real * bd.compute, real * bd.memory, real * bd.communication, real * bd.overhead,
+            real * (bd.total - dec_only), real, real * bd.total, rate * d_first,
+            rate * d_done]), n_cap[shape_of_point], shapes)
+
+    def _points_and_groups(self, c: _Cells, shapes: NDArray[np.int64],
+                           sp: NDArray[np.int64], b_arr: NDArray[np.int64],
+                           b_max: NDArray[np.int64]) -> tuple[_Points, _Groups]:
         n_pts = b_arr.size
         i_pt = shapes[sp, 0].astype(float)
-        o_pt = shapes[sp, 1].astype(float)
-        life_pt = o_pt - 1.0
+        life_pt = shapes[sp, 1] - 1.0
         # ---- the cells of each point: its shape's cells below its batch size
         n_cells_pt = c._rank("x", b_arr.astype(float) - 1e-9, sp, side="left") \
             if c.x.size else np.zeros(n_pts, np.int64)
@@ -788,9 +869,8 @@ class BurstEstimator:
         delta = c.spacing(gc)
         s_first = np.where(c.clamped[gc], c.S[gc], c.T[gc] + delta)
         s_last = np.where(c.clamped[gc], c.S[gc], c.T[gc] + m_pc * delta)
-        life_c = life_pt[cp]
         end_pt = np.zeros(n_pts)
-        np.maximum.at(end_pt, cp, _step_end(s_last) + life_c)
+        np.maximum.at(end_pt, cp, _step_end(s_last) + life_pt[cp])
         last_pair = _offsets(n_cells_pt) + n_cells_pt - 1
         # ---- one timeline per shape: a burst of B runs exactly as the shape's largest one
         # until its last prompt completes (at s_B); only the rest (its drain) is its own
@@ -809,80 +889,158 @@ class BurstEstimator:
         left, unfinished = c.progress(last_step_start, sp, b_f)
         last_clamped = c.clamped[gc[last_pair]]
         last_end = np.where(last_clamped, 1.0, last_step_start + 1.0)
-        final_step = (last_step_start, last_end, b_f - left, b_f - unfinished)
-        cut = np.where(own, -np.inf, np.where(last_clamped, 0.0, last_step_start))
+        pts = _Points(
+            shape=sp, batch=b_f, i_tok=i_pt, life=life_pt, end=end_pt, anchor=anchor,
+            own=own, cut=np.where(own, -np.inf, np.where(last_clamped, 0.0, last_step_start)),
+            last_step_start=last_step_start, n_cells=n_cells_pt, last_cell=gc[last_pair],
+            last_s=s_last[last_pair], last_m=m_pc[last_pair],
+            drain_from=np.maximum(last_end, s_last[last_pair]),
+            final_step=(last_step_start, last_end, b_f - left, b_f - unfinished))
         # ---- groups: runs of up to STRIDE consecutive cells of one phase (a wave's
-        # prefills with no idle step between them), the unit of integration and of the
-        # per-request means; the schedule itself stays resolved cell by cell
+        # prefills with no idle step between them), the unit of integration; the schedule
+        # itself stays resolved cell by cell
         gs = np.flatnonzero(self._group_starts(c, ck, gc))
         ge = np.append(gs[1:], cp.size) - 1
-        g_pt, g_cell = cp[gs], gc[gs]
+        g_pt = cp[gs]
         g_m = np.add.reduceat(m_pc, gs)
         g_sf, g_sl = s_first[gs], s_last[ge]
-        g_life = life_pt[g_pt]
-        g_i = i_pt[g_pt]
-        # ---- interval boundaries: where the composition of the batch has a kink
+        # the sum of a group's first-token steps and their mean wait for a step's end
+        # (the mean wait of a cell's requests once per cell, again for a cell a burst cuts
+        # short)
+        gap = np.where(c.clamped[gc], 0.0, delta)
+        gap_c = np.where(c.clamped, 0.0, c.spacing(np.arange(c.x.size)))
+        cell_wait = _mean_wait(np.where(c.clamped, c.S, c.T + gap_c), gap_c, c.m)[gc]
+        short = np.flatnonzero(m_pc < c.m[gc])
+        cell_wait[short] = _mean_wait(s_first[short], gap[short], m_pc[short])
+        g_e = np.add.reduceat(m_pc * (s_first + cell_wait) + gap * m_pc * (m_pc - 1.0) / 2.0,
+                              gs)
+        n_groups = np.bincount(g_pt, minlength=n_pts)
+        groups = _Groups(
+            pt=g_pt, m=g_m, s_first=g_sf, s_last=g_sl, e_first=_step_end(g_sf),
+            e_last=_step_end(g_sl), start=c.T[gc[gs]],
+            first=_offsets(n_groups), count=n_groups,
+            sum_e=np.concatenate([[0.0], np.cumsum(g_e)]),
+            sum_m=np.concatenate([[0.0], np.cumsum(g_m)]),
+            wait=np.add.reduceat(m_pc * cell_wait, gs) / g_m,
+            step=np.where(g_m > 1.0, (g_sl - g_sf) / np.maximum(g_m - 1.0, 1.0), 0.0))
+        return pts, groups
+
+    def _intervals(self, c: _Cells, pts: _Points, g: _Groups, n_cap: NDArray[np.int64],
+                   first_wave: NDArray[np.int64]) -> _Intervals:
+        """Interval boundaries: where the composition of a point's batch has a kink."""
+        sp = pts.shape
+        n_pts = sp.size
+        b_arr = pts.batch
         kinks = [w for w in self.windows if w is not None]
         if self.graph_ctx:
             kinks.append(self.graph_ctx)
         # (prefill work ends at the fluid completion; a request decodes from the end of
-        # that step on, for O - 1 steps)
-        e_first, e_last = _step_end(g_sf), _step_end(g_sl)
-        few = g_m <= 3.0
-        pieces = [c.T[g_cell], g_sl, e_first[few], e_last, e_first + g_life,
-                  e_last + g_life]
-        owners = [g_pt, g_pt, g_pt[few], g_pt, g_pt, g_pt]
+        # that step on, for O - 1 steps; a big group's first tokens need no boundary of
+        # their own, its last one does)
+        e_first, e_last = g.e_first, g.e_last
+        life = pts.life[g.pt]
+        few = g.m <= 3.0
+        pieces = [g.start, g.s_last, e_first[few], e_last, e_first + life, e_last + life]
+        owners = [g.pt, g.pt, g.pt[few], g.pt, g.pt, g.pt]
+        g_i = pts.i_tok[g.pt]
         for k in kinks:
             ok = k > g_i
-            for v in (g_sf, g_sl):
+            for v in (g.s_first, g.s_last):
                 pieces.append((v + k - g_i - 0.5)[ok])
-                owners.append(g_pt[ok])
+                owners.append(g.pt[ok])
         if self.graph_batch > 0:
             # the running batch crosses the largest CUDA graph (a jump in launch overhead)
             gb = float(self.graph_batch)
-            cross = b_arr > gb
-            pts = np.flatnonzero(cross)
-            sp_c = sp[pts]
-            pieces += [c.s_of_count(np.full(pts.size, gb + 0.5), sp_c),
-                       c.s_of_count((b_arr[pts] - gb + 0.5).astype(float), sp_c) + life_pt[pts]]
-            owners += [pts, pts]
+            cross = np.flatnonzero(b_arr > gb)
+            sp_c = sp[cross]
+            pieces += [c.s_of_count(np.full(cross.size, gb + 0.5), sp_c),
+                       c.s_of_count(b_arr[cross] - gb + 0.5, sp_c) + pts.life[cross]]
+            owners += [cross, cross]
         if self.preempts:
             # where the running set may outgrow the KV cache, the share that fits varies
-            peak = np.minimum(b_arr, np.maximum(n_cap, first_wave)[sp]).astype(float)
-            per_seq = self._kv_cost(i_pt + o_pt) + self.plan.block_size
+            peak = np.minimum(b_arr, np.maximum(n_cap, first_wave)[sp])
+            per_seq = self._kv_cost(pts.i_tok + pts.life + 1.0) + self.plan.block_size
             tight = np.flatnonzero(peak * per_seq > self.capacity_tokens)
             frac = np.linspace(0.0, 1.0, SUBDIVISIONS)
-            start = np.maximum(cut[tight], 0.0)
-            pieces.append((start[:, None] + (end_pt[tight] - start)[:, None] * frac[None, :])
+            start = np.maximum(pts.cut[tight], 0.0)
+            pieces.append((start[:, None] + (pts.end[tight] - start)[:, None] * frac[None, :])
                           .ravel())
             owners.append(np.repeat(tight, SUBDIVISIONS))
-        pieces += [np.maximum(cut, 0.0), end_pt, last_step_start,
-                   cut[~own]]  # and the anchor splits at each cut
-        owners += [np.arange(n_pts)] * 3 + [anchor[~own]]
+        late = np.flatnonzero(~pts.own)
+        pieces += [np.maximum(pts.cut, 0.0), pts.end, pts.last_step_start,
+                   pts.cut[late]]  # and the anchor splits at each cut
+        owners += [np.arange(n_pts)] * 3 + [pts.anchor[late]]
         vals = np.concatenate(pieces)
         owner = np.concatenate(owners)
-        keep = (vals <= end_pt[owner] + 1e-9) & (vals >= cut[owner] - 1e-12)
-        vals, own_v = vals[keep], owner[keep]
+        keep = (vals <= pts.end[owner] + 1e-9) & (vals >= pts.cut[owner] - 1e-12)
+        vals, owner = vals[keep], owner[keep]
         span = float(vals.max(initial=0.0)) + 1.0
-        order = np.argsort(vals + own_v * span, kind="stable")
-        vals, own_v = vals[order], own_v[order]
+        order = np.argsort(vals + owner * span, kind="stable")
+        vals, owner = vals[order], owner[order]
         distinct = np.ones(vals.size, bool)
-        distinct[1:] = (own_v[1:] != own_v[:-1]) | (vals[1:] - vals[:-1] > 1e-9)
-        vals, own_v = vals[distinct], own_v[distinct]
-        same = own_v[1:] == own_v[:-1]
-        a, z, seg_pt = vals[:-1][same], vals[1:][same], own_v[:-1][same]
-        length = z - a
-        mid = (a + z) / 2.0
-        # ---- composition at each interval's midpoint
-        seg_shape = sp[seg_pt]
-        b_seg = b_arr[seg_pt].astype(float)
-        i_seg = i_pt[seg_pt]
-        life_seg = life_pt[seg_pt]
-        k_b = gc[last_pair][seg_pt]  # the cell holding the point's last request
+        distinct[1:] = (owner[1:] != owner[:-1]) | (vals[1:] - vals[:-1] > 1e-9)
+        return _Intervals.between(vals[distinct], owner[distinct])
+
+    def _first_tokens_and_finishes(self, pts: _Points, g: _Groups, iv: _Intervals
+                                   ) -> tuple[Array, Array]:
+        """Per interval, the integral over it of the point's requests whose first token
+        (and whose last token) is out: the difference of F(x) = sum_j (x - e_j)+ over the
+        first-token steps e_j (the same at x - life for finishes) at its ends.
+
+        F is exact at every boundary: the groups whose first tokens are all out by x add
+        m x - sum(e); the one group part-way out adds those out before x's step, one by
+        one in a group of three or fewer, else as an even progression with the group's
+        mean wait for a step's end (see :func:`_mean_wait`)."""
+        vals, own_v = iv.at, iv.owner
+        g_first, n_groups = g.first, g.count
+
+        def out_by(x: Array, pt: NDArray[np.int64], n_closed: NDArray[np.int64]) -> Array:
+            """F(x) of points pt at their boundaries x, ``n_closed`` groups all out."""
+            g0 = g_first[pt]
+            k_g = g0 + n_closed
+            out = np.asarray((g.sum_m[k_g] - g.sum_m[g0]) * x - (g.sum_e[k_g] - g.sum_e[g0]),
+                             dtype=float)
+            has = n_closed < n_groups[pt]
+            gg = np.where(has, k_g, 0)
+            k = np.flatnonzero(has & (g.e_first[gg] < x - 1e-9))
+            if k.size:
+                g_o, xo = gg[k], x[k]
+                m, sf, step = g.m[g_o], g.s_first[g_o], g.step[g_o]
+                each = sum(np.where(j < m, np.maximum(xo - _step_end(sf + j * step), 0.0), 0.0)
+                           for j in range(3))
+                y = np.ceil(xo - 1e-9) - 1.0 + STEP_TOL  # completed by the step before x's
+                n = np.clip(np.floor((y - sf) / np.maximum(step, 1e-12)) + 1.0, 0.0, m)
+                even = n * (xo - sf - g.wait[g_o]) - step * n * (n - 1.0) / 2.0
+                out[k] += np.where(m <= 3.0, each, even)
+            return out
+
+        # (the groups all out by each boundary: a group counts from the first boundary of
+        # its point at or past its last first token, or finish)
+        key = float(vals.max(initial=0.0)) + 2.0
+        b_key = vals + own_v * key
+        life = pts.life[g.pt]
+        closed = [np.cumsum(np.bincount(np.searchsorted(b_key, v - 1e-9 + g.pt * key),
+                                        minlength=vals.size)[:vals.size]) - g_first[own_v]
+                  for v in (g.e_last, g.e_last + life)]
+        f_first = out_by(vals, own_v, closed[0])
+        f_done = out_by(vals - pts.life[own_v], own_v, closed[1])
+        same = iv.same
+        return (f_first[1:] - f_first[:-1])[same], (f_done[1:] - f_done[:-1])[same]
+
+    def _loads(self, c: _Cells, shapes: NDArray[np.int64], pts: _Points, iv: _Intervals
+               ) -> tuple[StepLoad, Array, NDArray[np.bool_]]:
+        """The batch at each interval's midpoint: its step load, the share of it the KV
+        cache holds, and whether it prefills."""
+        seg_pt, mid = iv.point, iv.mid
+        seg_shape = pts.shape[seg_pt]
+        b_seg = pts.batch[seg_pt]
+        i_seg = pts.i_tok[seg_pt]
+        life_seg = pts.life[seg_pt]
+        k_b = pts.last_cell[seg_pt]  # the cell holding the point's last request
 
         # where the point's last prompt is done (its drain: every request has started, no
         # prefill) and where no request can have finished yet, the searches are skipped
-        drain = mid > np.maximum(last_end, s_last[last_pair])[seg_pt]
+        drain = mid > pts.drain_from[seg_pt]
         first_s = c.none_before()[seg_shape]
         k_first = c.starts[seg_shape]
 
@@ -931,10 +1089,11 @@ class BurstEstimator:
         rate, in_flight = np.zeros(mid.size), np.zeros(mid.size)
         if filling.size:
             f_pt = seg_pt[filling]
+            start, end, rate_last, fly_last = pts.final_step
             rate[filling], in_flight[filling] = c.prefill_at(
-                mid[filling], seg_shape[filling], n_cells_pt[f_pt], s_last[last_pair][f_pt],
-                m_pc[last_pair][f_pt], c.done_and_started(mid[filling], seg_shape[filling]),
-                tuple(x[f_pt] for x in final_step))
+                mid[filling], seg_shape[filling], pts.n_cells[f_pt], pts.last_s[f_pt],
+                pts.last_m[f_pt], c.done_and_started(mid[filling], seg_shape[filling]),
+                (start[f_pt], end[f_pt], rate_last[f_pt], fly_last[f_pt]))
         active = in_flight > 1e-9
         prompt_keys = self._chunk_keys(shapes[:, 0])
         pairs = np.stack([rate * causal_pairs(i_seg, w) for w in self.windows])
@@ -959,80 +1118,27 @@ class BurstEstimator:
                         decode_seqs=running, logits=(alive + rate) * fit,
                         decode_keys=dec_keys * fit, prefill_pairs=pairs * fit,
                         prefill_keys=pre_keys * fit, eager=eager)
-        real = length / fit
-        bd = self.cost.step_time(load)
-        # (the same steps without their prefill work, where they have any)
-        dec_only = np.array(bd.total, dtype=float)
-        pre = np.flatnonzero(active | (rate > 0.0))
-        dec_only[pre] = self.cost.step_time(without_prefill(_take(load, pre))).total
-        seg_time = real * bd.total
-        # ---- per-request sums, exactly from the timeline. Request j's first token comes
-        # out at the end of the step completing its prompt (e_j), its last one life steps
-        # later. Summed over a point's B requests, clock(e_j) = B x elapsed - the integral
-        # over the timeline of (seconds per step) x (first tokens out by then); over an
-        # interval that is its rate times the difference of F(x) = sum_j (x - e_j)+ at
-        # its ends. F is exact at every boundary: the groups whose first tokens are all out
-        # by x add m x - sum(e); the one group part-way out adds those out before x's
-        # step, one by one in a group of three or fewer, else as an even progression with
-        # the group's mean wait for a step's end (see _mean_wait). Finishes alike at
-        # x - life, and sum_j 1 / e2e_j = B / elapsed + the integral of (requests
-        # finished) d(-1 / clock).
-        gap = np.where(c.clamped[gc], 0.0, delta)
-        # (the mean wait of a cell's requests, once per cell, and again for a cell a burst
-        # cuts short)
-        gap_c = np.where(c.clamped, 0.0, c.spacing(np.arange(c.x.size)))
-        cell_wait = _mean_wait(np.where(c.clamped, c.S, c.T + gap_c), gap_c, c.m)[gc]
-        short = np.flatnonzero(m_pc < c.m[gc])
-        cell_wait[short] = _mean_wait(s_first[short], gap[short], m_pc[short])
-        g_e = np.add.reduceat(m_pc * (s_first + cell_wait) + gap * m_pc * (m_pc - 1.0) / 2.0,
-                              gs)  # sum of the first-token steps of each group
-        g_wait = np.add.reduceat(m_pc * cell_wait, gs) / g_m
-        g_step = np.where(g_m > 1.0, (g_sl - g_sf) / np.maximum(g_m - 1.0, 1.0), 0.0)
-        n_groups = np.bincount(g_pt, minlength=n_pts)
-        g_first = _offsets(n_groups)
-        cum_m = np.concatenate([[0.0], np.cumsum(g_m)])
-        cum_e = np.concatenate([[0.0], np.cumsum(g_e)])
+        return load, fit, active | (rate > 0.0)
 
-        def out_by(x: Array, pt: NDArray[np.int64], n_closed: NDArray[np.int64]) -> Array:
-            """F(x) of points pt at their boundaries x, ``n_closed`` groups all out."""
-            g0 = g_first[pt]
-            g = g0 + n_closed
-            out = np.asarray((cum_m[g] - cum_m[g0]) * x - (cum_e[g] - cum_e[g0]), dtype=float)
-            gg = np.where(n_closed < n_groups[pt], g, 0)
-            k = np.flatnonzero((n_closed < n_groups[pt]) & (e_first[gg] < x - 1e-9))
-            if k.size:
-                g_o, xo = gg[k], x[k]
-                m, sf, step = g_m[g_o], g_sf[g_o], g_step[g_o]
-                small = m <= 3.0
-                each = sum(np.where(j < m, np.maximum(xo - _step_end(sf + j * step), 0.0), 0.0)
-                           for j in range(3))
-                y = np.ceil(xo - 1e-9) - 1.0 + STEP_TOL  # completed by the step before x's
-                n = np.clip(np.floor((y - sf) / np.maximum(step, 1e-12)) + 1.0, 0.0, m)
-                even = n * (xo - sf - g_wait[g_o]) - step * n * (n - 1.0) / 2.0
-                out[k] += np.where(small, each, even)
-            return out
-
-        # (the groups all out by each boundary: a group counts from the first boundary of
-        # its point at or past its last first token, or finish)
-        g_key = float(vals.max(initial=0.0)) + 2.0
-        b_key = vals + own_v * g_key
-        closed = [np.cumsum(np.bincount(np.searchsorted(b_key, v - 1e-9 + g_pt * g_key),
-                                        minlength=vals.size)[:vals.size]) - g_first[own_v]
-                  for v in (e_last, e_last + g_life)]
-        f_first = out_by(vals, own_v, closed[0])
-        f_done = out_by(vals - life_pt[own_v], own_v, closed[1])
-        rate_s = bd.total / fit  # seconds per step
-        d_first = (f_first[1:] - f_first[:-1])[same]
-        d_done = (f_done[1:] - f_done[:-1])[same]
-        # ---- sums over each point's intervals; a point that is not its shape's anchor
-        # adds the anchor's before its cut (one of the anchor's boundaries)
+    def _sums(self, pts: _Points, iv: _Intervals, parts: Array, n_cap: NDArray[np.int64],
+              shapes: NDArray[np.int64]) -> BurstGrid:
+        """The points' totals: ``parts`` (seconds of compute, memory, communication and
+        overhead, seconds with prefill work, steps, seconds, and the first-token and
+        finish integrals of each interval) summed over each point's own intervals, plus,
+        for a point that is not its shape's anchor, the anchor's before its cut (one of the
+        anchor's boundaries). Summed over a point's B requests, clock(e_j) = B x elapsed -
+        the first-token integral; the same for finishes, and sum_j 1 / e2e_j = B / elapsed
+        + the integral of (requests finished) d(-1 / clock)."""
+        seg_pt, a = iv.point, iv.a
+        n_pts = pts.batch.size
         counts = np.bincount(seg_pt, minlength=n_pts)
         first_seg = _offsets(counts)
-        late = np.flatnonzero(~own)
-        zspan = float(z.max(initial=0.0)) + 1.0
-        f_a = first_seg[anchor[late]]
-        k_cut = np.clip(np.searchsorted(a + seg_pt * zspan, cut[late] - 1e-9
-                                        + anchor[late] * zspan), f_a, f_a + counts[anchor[late]])
+        late = np.flatnonzero(~pts.own)
+        anchor = pts.anchor[late]
+        zspan = float(iv.z.max(initial=0.0)) + 1.0
+        f_a = first_seg[anchor]
+        k_cut = np.clip(np.searchsorted(a + seg_pt * zspan, pts.cut[late] - 1e-9
+                                        + anchor * zspan), f_a, f_a + counts[anchor])
         # (one pass over the intervals, split at every point's start and every cut)
         split = np.unique(np.concatenate([first_seg, k_cut[k_cut < a.size]]))
         own_end = np.searchsorted(split, first_seg + counts)
@@ -1041,33 +1147,33 @@ class BurstEstimator:
 
         def summed(x: Array) -> tuple[Array, Array]:
             """Rows x of every interval summed over each point's own intervals and its
-            anchor's before its cut (zero for an anchor), and the two together."""
-            pieces = np.add.reduceat(x, split, axis=1)
-            cum = np.concatenate([np.zeros((x.shape[0], 1)), np.cumsum(pieces, axis=1)], axis=1)
+            anchor's before its cut (zero for an anchor), and the latter alone."""
+            cum = np.concatenate([np.zeros((x.shape[0], 1)),
+                                  np.cumsum(np.add.reduceat(x, split, axis=1), axis=1)], axis=1)
             pre = np.zeros((x.shape[0], n_pts))
             pre[:, late] = cum[:, cut_at] - cum[:, cut_from]
             return cum[:, own_end] - cum[:, own_start] + pre, pre
 
-        totals, at_cut = summed(np.stack([
-            real * bd.compute, real * bd.memory, real * bd.communication, real * bd.overhead,
-            real * (bd.total - dec_only), real, seg_time, rate_s * d_first, rate_s * d_done]))
-        # the clock at each interval's start, for the finishes' d(-1 / clock)
-        t_a = np.cumsum(seg_time) - seg_time
+        totals, at_cut = summed(parts)
+        # the clock at each interval's start and end, for the finishes' d(-1 / clock)
+        seconds, d_done = parts[6], parts[8]
+        t_a = np.cumsum(seconds) - seconds
         t_a = t_a - (t_a[first_seg] - at_cut[6])[seg_pt]
-        t_z = t_a + seg_time
-        inv_e2e = summed(np.where(d_done > 0.0, d_done * rate_s / np.maximum(t_a * t_z, 1e-300),
-                                  0.0)[None, :])[0][0]
+        inv_e2e = summed(np.where(d_done > 0.0, d_done / np.maximum(
+            t_a * (t_a + seconds), 1e-300), 0.0)[None, :])[0][0]
+        b_f = pts.batch
+        o_pt = pts.life + 1.0
         elapsed = totals[6]
         ttft = elapsed - totals[7] / b_f
         e2e = elapsed - totals[8] / b_f
         tpot = np.where(o_pt > 1, (e2e - ttft) / np.maximum(o_pt - 1.0, 1.0), 0.0)
         req_tps = o_pt * (1.0 / np.maximum(elapsed, 1e-30) + inv_e2e / b_f)
-        n_used = np.minimum(n_cap[sp], b_arr)
-
+        b_arr = np.asarray(b_f, dtype=np.int64)
+        n_used = np.minimum(n_cap, b_arr)
         return BurstGrid(
-            batch_size=b_arr, input_tokens=shapes[sp, 0], output_tokens=shapes[sp, 1],
-            elapsed_s=elapsed, ttft_s=ttft, tpot_s=tpot, e2e_s=e2e,
-            request_tokens_per_s=req_tps, concurrency=n_used,
+            batch_size=b_arr, input_tokens=shapes[pts.shape, 0],
+            output_tokens=shapes[pts.shape, 1], elapsed_s=elapsed, ttft_s=ttft, tpot_s=tpot,
+            e2e_s=e2e, request_tokens_per_s=req_tps, concurrency=n_used,
             waves=-(-b_arr // n_used), steps=totals[5],
             compute_s=totals[0], memory_s=totals[1], communication_s=totals[2],
             overhead_s=totals[3], prefill_s=totals[4], decode_s=totals[6] - totals[4])
