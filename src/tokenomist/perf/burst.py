@@ -328,6 +328,15 @@ MERGE_MIN = 4  # requests a cell needs to be merged into a group
 SUBDIVISIONS = 9  # extra boundaries where the share of sequences that fit the KV cache varies
 
 
+# where a request sits for _Cells.finish_at: cell, first of its shape, rank, cell size, offset
+_Gate = tuple[NDArray[np.int64], NDArray[np.bool_], Array, Array, Array]
+
+
+def _part(gate: _Gate, lo: int, hi: int) -> _Gate:
+    k, first, u, m, offset = gate
+    return k[lo:hi], first[lo:hi], u[lo:hi], m[lo:hi], offset[lo:hi]
+
+
 @dataclass
 class _Cells:
     """Ragged per-shape cells of requests in admission order: cell j holds m_j requests
@@ -350,6 +359,9 @@ class _Cells:
     n_clamped: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
     _index: dict[str, _GroupedSorted] = field(default_factory=dict)
     _before: tuple[Array, Array] | None = None  # (S it was built from, prefix sums)
+    gap: Array = field(default_factory=lambda: np.zeros(0))  # steps between completions
+    pace: Array = field(default_factory=lambda: np.zeros(0))  # completions per step
+    _none_before: Array | None = None
 
     def set_schedule(self, T: Array, S: Array, clamped: NDArray[np.bool_]) -> None:
         """Start and completion steps of every cell (new arrays: the search indexes are
@@ -357,6 +369,9 @@ class _Cells:
         self.T, self.S, self.clamped = T, S, clamped
         self.n_clamped = np.bincount(self.owner[clamped],
                                      minlength=self.counts.size).astype(np.int64)
+        self.gap = (S - T) / np.maximum(self.m, 1e-12)
+        self.pace = 1.0 / np.maximum(self.gap, 1e-12)  # requests per step
+        self._none_before = None
 
     def subset(self, keep: NDArray[np.bool_]) -> tuple[_Cells, NDArray[np.int64]]:
         """The cells of the shapes where ``keep`` is true (renumbered), unscheduled, and
@@ -382,7 +397,7 @@ class _Cells:
 
     def spacing(self, k: NDArray[np.int64]) -> Array:
         """Steps between the completions of consecutive requests of cell k."""
-        return np.asarray((self.S[k] - self.T[k]) / np.maximum(self.m[k], 1e-12), dtype=float)
+        return np.asarray(self.gap[k], dtype=float)
 
     def done_and_started(self, t: Array, shape: NDArray[np.int64]
                           ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
@@ -414,8 +429,7 @@ class _Cells:
         k = np.minimum(done, n - 1) + self.starts[shape]
         whole = np.where(done >= n, self.x[k] + self.m[k], self.x[k])
         moving = (done < n) & (begun > done) & ~self.clamped[k]
-        into = np.where(moving, np.clip((t - self.T[k]) / np.maximum(self.spacing(k), 1e-12),
-                                        0.0, self.m[k]), 0.0)
+        into = np.where(moving, np.clip((t - self.T[k]) * self.pace[k], 0.0, self.m[k]), 0.0)
         return whole, into, k, done, begun
 
     def locate(self, t: Array, shape: NDArray[np.int64]
@@ -459,8 +473,7 @@ class _Cells:
         k = self._rank("x", count - 1e-9, shape) - 1
         return np.clip(k, 0, self.counts[shape] - 1) + self.starts[shape]
 
-    def gate(self, idx: NDArray[np.int64], count: Array) -> tuple[
-            NDArray[np.int64], NDArray[np.bool_], Array, Array, Array]:
+    def gate(self, idx: NDArray[np.int64], count: Array) -> _Gate:
         """Where the request at position ``count`` (< 1: none) of the shape of cells
         ``idx`` sits, for :meth:`finish_at`: its cell, whether that is its shape's first
         cell, its rank in the cell, the cell's size and the offset to its finish (its
@@ -472,8 +485,7 @@ class _Cells:
                 np.where(count >= 1.0, self.life[shape], -np.inf))
 
     @staticmethod
-    def finish_at(S: Array, gate: tuple[NDArray[np.int64], NDArray[np.bool_], Array, Array,
-                                        Array]) -> Array:
+    def finish_at(S: Array, gate: _Gate) -> Array:
         """Finish step of the requests of :meth:`gate`, using completion steps S of the
         earlier cells (the cell's requests spread evenly after the previous one's end)."""
         k, first, u, m, offset = gate
@@ -483,11 +495,13 @@ class _Cells:
     def none_before(self) -> Array:
         """Per shape: a step before which none of its prompts has completed (its first
         completion, less a margin for :meth:`locate`, which rounds counts up by 1e-9)."""
-        shapes = np.arange(self.counts.size)
-        k = self.starts
-        spacing = np.where(self.clamped[k], 0.0, self.spacing(k))
-        return np.asarray(self.s_of_count(np.ones(shapes.size), shapes)
-                          - 1e-6 * np.maximum(spacing, 1.0), dtype=float)
+        if self._none_before is None:
+            shapes = np.arange(self.counts.size)
+            k = self.starts
+            spacing = np.where(self.clamped[k], 0.0, self.spacing(k))
+            self._none_before = np.asarray(self.s_of_count(np.ones(shapes.size), shapes)
+                                           - 1e-6 * np.maximum(spacing, 1.0), dtype=float)
+        return self._none_before
 
     def progress(self, t: Array, shape: NDArray[np.int64], cap: Array) -> tuple[Array, Array]:
         """(prompts of ``shape`` prefilled by time t, fractions of the prompts in flight
@@ -769,8 +783,15 @@ class BurstEstimator:
             dec = np.where(c.lead | (life <= 0.0), 0.0, dec)  # (one output token: none)
         # the requests n places before each cell's first and last (in cells of earlier waves)
         waves = [by_wave[cuts[w]:cuts[w + 1]] for w in range(1, n_waves)]
-        gates = [(c.gate(idx, c.x[idx] + 1.0 - n[idx]), c.gate(idx, c.x[idx] + c.m[idx] - n[idx]))
-                 for idx in waves]
+        # (all waves' gates in one lookup, then wave by wave)
+        later = by_wave[cuts[1]:]
+        both = c.gate(np.concatenate([later, later]),
+                      np.concatenate([c.x[later] + 1.0 - n[later],
+                                      c.x[later] + c.m[later] - n[later]]))
+        at = cuts[1:] - cuts[1]
+        gates = [(_part(both, at[w], at[w + 1]),
+                  _part(both, later.size + at[w], later.size + at[w + 1]))
+                 for w in range(n_waves - 1)]
         for sweep in range(first_sweep, 8):
             tau = self._tau(dec, i_tok)  # steps per request of the cell
             dur = c.m * tau
