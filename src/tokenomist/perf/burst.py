@@ -645,8 +645,16 @@ class BurstEstimator:
             raise InvalidValueError("give at least one batch size")
         if np.any(b_arr < 1):
             raise InvalidValueError("batch sizes must be positive integers")
-        shapes, shape_of_point = np.unique(np.stack([i_arr, o_arr], axis=1), axis=0,
-                                           return_inverse=True)
+        # (the distinct shapes, in order of input then output tokens: one integer key each
+        # where it fits)
+        o_min, o_span = int(o_arr.min()), int(o_arr.max()) - int(o_arr.min()) + 1
+        if (int(np.abs(i_arr).max()) + 1) * o_span < 2 ** 62:
+            keys, shape_of_point = np.unique(i_arr * o_span + (o_arr - o_min),
+                                             return_inverse=True)
+            shapes = np.stack([keys // o_span, keys % o_span + o_min], axis=1)
+        else:
+            shapes, shape_of_point = np.unique(np.stack([i_arr, o_arr], axis=1), axis=0,
+                                               return_inverse=True)
         shape_of_point = shape_of_point.reshape(-1)
         self._validate(shapes[:, 0], shapes[:, 1])
         n_cap = concurrency_limits(self.d, shapes[:, 0], shapes[:, 1])
@@ -1161,7 +1169,8 @@ class BurstEstimator:
         k_cut = np.clip(np.searchsorted(a + seg_pt * zspan, pts.cut[late] - 1e-9
                                         + anchor * zspan), f_a, f_a + counts[anchor])
         # (one pass over the intervals, split at every point's start and every cut)
-        split = np.unique(np.concatenate([first_seg, k_cut[k_cut < a.size]]))
+        split = np.sort(np.concatenate([first_seg, k_cut[k_cut < a.size]]))
+        split = split[np.append(True, split[1:] != split[:-1])]
         own_end = np.searchsorted(split, first_seg + counts)
         own_start = np.searchsorted(split, first_seg)
         cut_at, cut_from = np.searchsorted(split, k_cut), np.searchsorted(split, f_a)
