@@ -192,12 +192,6 @@ class BurstGrid:
             prefill_s=float(self.prefill_s[k]), decode_s=float(self.decode_s[k]))
 
 
-def _take(load: StepLoad, idx: NDArray[np.int64]) -> StepLoad:
-    """The steps ``idx`` of a vector of steps (attention fields: along their last axis)."""
-    return StepLoad(**{f.name: np.asarray(getattr(load, f.name))[..., idx]
-                       for f in fields(StepLoad)})
-
-
 def _offsets(sizes: NDArray[np.int64]) -> NDArray[np.int64]:
     return np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
 
@@ -871,16 +865,23 @@ class BurstEstimator:
         load, fit, prefilling = self._loads(c, shapes, pts, iv)
         bd = self.cost.step_time(load)
         # (the same steps without their prefill work, where they have any)
-        dec_only = np.array(bd.total, dtype=float)
+        total = np.asarray(bd.total, dtype=float)
+        dec_only = total.copy()
         pre = np.flatnonzero(prefilling)
-        dec_only[pre] = self.cost.step_time(without_prefill(_take(load, pre))).total
+        dec_only[pre] = self.cost.step_time(without_prefill(load, pre)).total
         del load
-        real = iv.length / fit
-        rate = bd.total / fit  # seconds per step
-        return self._sums(pts, iv, np.stack([
-            real * bd.compute, real * bd.memory, real * bd.communication, real * bd.overhead,
-            real * (bd.total - dec_only), real, real * bd.total, rate * d_first,
-            rate * d_done]), n_cap[shape_of_point], shapes)
+        # per interval: seconds of compute, memory, communication and overhead, seconds
+        # with prefill work, steps, seconds, and its first-token and finish integrals
+        parts = np.empty((9, fit.size))
+        real = np.divide(iv.length, fit, out=parts[5])
+        for row, x in enumerate((bd.compute, bd.memory, bd.communication, bd.overhead)):
+            np.multiply(real, x, out=parts[row])
+        np.multiply(real, np.subtract(total, dec_only, out=dec_only), out=parts[4])
+        np.multiply(real, total, out=parts[6])
+        rate = np.divide(total, fit, out=fit)  # seconds per step
+        np.multiply(rate, d_first, out=parts[7])
+        np.multiply(rate, d_done, out=parts[8])
+        return self._sums(pts, iv, parts, n_cap[shape_of_point], shapes)
 
     def _points_and_groups(self, c: _Cells, shapes: NDArray[np.int64],
                            sp: NDArray[np.int64], b_arr: NDArray[np.int64],
@@ -1151,9 +1152,8 @@ class BurstEstimator:
 
     def _sums(self, pts: _Points, iv: _Intervals, parts: Array, n_cap: NDArray[np.int64],
               shapes: NDArray[np.int64]) -> BurstGrid:
-        """The points' totals: ``parts`` (seconds of compute, memory, communication and
-        overhead, seconds with prefill work, steps, seconds, and the first-token and
-        finish integrals of each interval) summed over each point's own intervals, plus,
+        """The points' totals: ``parts`` (per interval, see _grid_mixed) summed over each
+        point's own intervals, plus,
         for a point that is not its shape's anchor, the anchor's before its cut (one of the
         anchor's boundaries). Summed over a point's B requests, clock(e_j) = B x elapsed -
         the first-token integral; the same for finishes, and sum_j 1 / e2e_j = B / elapsed

@@ -412,8 +412,9 @@ class CostModel:
                              overhead=0.0 * bd.compute)
 
 
-def without_prefill(load: StepLoad) -> StepLoad:
-    """The same step with its prefill work removed (only the decodes left).
+def without_prefill(load: StepLoad, steps: NDArray[np.int64] | None = None) -> StepLoad:
+    """The same step with its prefill work removed (only the decodes left); of a vector of
+    steps, only ``steps`` if given.
 
     The difference in time between a step and this one is the marginal cost of its prefill
     chunks: the basis for attributing GPU time to input and output tokens.
@@ -425,10 +426,14 @@ def without_prefill(load: StepLoad) -> StepLoad:
                         decode_keys=load.decode_keys, prefill_pairs=none, prefill_keys=none,
                         eager=load.eager)
     dec = np.asarray(load.decode_seqs, float)
-    zeros = np.zeros_like(np.asarray(load.prefill_pairs, float))
-    return StepLoad(tokens=dec, seqs=dec, decode_seqs=dec, logits=dec,
-                    decode_keys=load.decode_keys, prefill_pairs=zeros, prefill_keys=zeros,
-                    eager=load.eager)
+    keys, eager = load.decode_keys, load.eager
+    if steps is not None:
+        dec = dec[steps]
+        keys = np.asarray(keys, float)[..., steps]
+        eager = np.asarray(eager, float)[steps]
+    zeros = np.zeros(np.asarray(load.prefill_pairs).shape[:-1] + dec.shape)
+    return StepLoad(tokens=dec, seqs=dec, decode_seqs=dec, logits=dec, decode_keys=keys,
+                    prefill_pairs=zeros, prefill_keys=zeros, eager=eager)
 
 
 def decode_load(batch: ArrayLike, context: ArrayLike, windows: tuple[int | None, ...],
