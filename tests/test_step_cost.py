@@ -135,3 +135,4 @@ def test_breakdown_sums_to_total_and_is_vectorized() -> None:
     assert bd.total.shape == (4,)
     assert np.allclose(bd.compute + bd.memory + bd.communication + bd.overhead, bd.total)
     assert np.all(np.diff(bd.total) > 0)
+

@@ -27,6 +27,7 @@ from tokenomist.cli.shared import err, out, parse_int_list, print_json
 from tokenomist.deploy.engine import builtin_engines
 from tokenomist.errors import InvalidValueError, TokenomistError
 from tokenomist.hardware.catalog import builtin_catalog, resolve_hardware
+from tokenomist.perf.memory import keep_freed_memory
 from tokenomist.precision import WEIGHT_PRECISIONS
 
 app = typer.Typer(
@@ -297,6 +298,7 @@ _register_commands()
 
 def main() -> None:
     """Console entry point: user errors become a message and exit status 2."""
+    keep_freed_memory()  # (the estimator's large arrays reuse memory: see perf.memory)
     try:
         app()
     except TokenomistError as exc:
