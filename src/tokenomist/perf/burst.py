@@ -929,7 +929,7 @@ class BurstEstimator:
         # ---- groups: runs of up to STRIDE consecutive cells of one phase (a wave's
         # prefills with no idle step between them), the unit of integration; the schedule
         # itself stays resolved cell by cell
-        gs = np.flatnonzero(self._group_starts(c, ck, gc))
+        gs = np.flatnonzero(self._group_starts(c)[gc])
         ge = np.append(gs[1:], cp.size) - 1
         g_pt = cp[gs]
         g_m = np.add.reduceat(m_pc, gs)
@@ -1208,9 +1208,9 @@ class BurstEstimator:
             compute_s=totals[0], memory_s=totals[1], communication_s=totals[2],
             overhead_s=totals[3], prefill_s=totals[4], decode_s=totals[6] - totals[4])
 
-    def _group_starts(self, c: _Cells, ck: NDArray[np.int64], gc: NDArray[np.int64]
-                      ) -> NDArray[np.bool_]:
-        """Where a group starts, over a point's cells (``gc``, local index ``ck``).
+    def _group_starts(self, c: _Cells) -> NDArray[np.bool_]:
+        """Where a group starts, over each shape's cells (the same for every point of the
+        shape: a point's cells are the first ones of its shape).
 
         A group is a run of up to STRIDE consecutive cells of one wave whose prompts are
         prefilled back to back at a steady rate. Between its boundaries the decoders, the
@@ -1223,16 +1223,15 @@ class BurstEstimator:
         - cells whose prefill spans more than 1 / STRIDE of a request's decode (the
           decoders alive then change faster than an interval's midpoint can sample).
         """
-        prev = np.maximum(gc - 1, 0)
-        span = np.maximum(c.S[gc] - c.T[gc], 1e-12)
-        rate = c.m[gc] / span
-        rate_prev = np.concatenate([[0.0], rate[:-1]])
-        start = (ck == 0) | (c.wave[gc] != c.wave[prev]) | (c.lead[gc] != c.lead[prev]) \
-            | (c.clamped[gc] != c.clamped[prev]) | (c.T[gc] > c.S[prev] + 1e-9) \
-            | (np.abs(rate - rate_prev) > 0.02 * rate)
-        alone = (c.m[gc] < MERGE_MIN) | (span * STRIDE > c.life[c.owner[gc]])
+        span = np.maximum(c.S - c.T, 1e-12)
+        rate = c.m / span
+        start = np.ones(c.x.size, bool)
+        start[1:] = (c.owner[1:] != c.owner[:-1]) | (c.wave[1:] != c.wave[:-1]) \
+            | (c.lead[1:] != c.lead[:-1]) | (c.clamped[1:] != c.clamped[:-1]) \
+            | (c.T[1:] > c.S[:-1] + 1e-9) | (np.abs(rate[1:] - rate[:-1]) > 0.02 * rate[1:])
+        alone = (c.m < MERGE_MIN) | (span * STRIDE > c.life[c.owner])
         start |= alone | np.concatenate([[False], alone[:-1]])
-        idx = np.arange(gc.size)
+        idx = np.arange(c.x.size)
         head = np.maximum.accumulate(np.where(start, idx, 0))  # where this run began
         return np.asarray(start | ((idx - head) % STRIDE == 0), dtype=bool)
 
