@@ -220,9 +220,14 @@ class _GroupedSorted:
              side: str = "right") -> NDArray[np.int64]:
         """For each query, how many values of its own group are <= (``side="left"``: <)
         it. Queries outside every value are clipped, which keeps their rank."""
+        return self.position(queries, owner_q, side) - self.starts[owner_q]
+
+    def position(self, queries: Array, owner_q: NDArray[np.int64],
+                 side: str = "right") -> NDArray[np.int64]:
+        """:meth:`rank` plus the group's first index."""
         q = (np.clip(queries, self.lo, self.hi) - self.lo) + owner_q * self.span
-        pos = np.searchsorted(self.keyed, q, side=side)  # type: ignore[call-overload]
-        return np.asarray(pos - self.starts[owner_q], dtype=np.int64)
+        return np.asarray(np.searchsorted(self.keyed, q, side=side),  # type: ignore[call-overload]
+                          dtype=np.int64)
 
 
 def _segmented_cummax(x: Array, seg: NDArray[np.int64]) -> Array:
@@ -381,13 +386,17 @@ class _Cells:
 
     def _rank(self, name: str, t: Array, shape: NDArray[np.int64],
               side: str = "right") -> NDArray[np.int64]:
-        """Rank of t among the cells' ``name`` values (x or S) of its shape; the keyed
-        index is rebuilt only when that array has been replaced."""
+        """Rank of t among the cells' ``name`` values (x or S) of its shape."""
+        return self._sorted(name).rank(t, shape, side)
+
+    def _sorted(self, name: str) -> _GroupedSorted:
+        """The keyed index of the cells' ``name`` values (x or S), rebuilt only when that
+        array has been replaced."""
         values = getattr(self, name)
         index = self._index.get(name)
         if index is None or index.values is not values:
             index = self._index[name] = _GroupedSorted(values, self.owner, self.starts)
-        return index.rank(t, shape, side)
+        return index
 
     def spacing(self, k: NDArray[np.int64]) -> Array:
         """Steps between the completions of consecutive requests of cell k."""
@@ -396,17 +405,24 @@ class _Cells:
     def done_and_started(self, t: Array, shape: NDArray[np.int64]
                           ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         """Local indices: cells of ``shape`` completed by t, and cells started by t."""
+        done, begun, _, _ = self._scan(t, shape)
+        return done, begun
+
+    def _scan(self, t: Array, shape: NDArray[np.int64]) -> tuple[
+            NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
+        """:meth:`done_and_started`, and the shape's first cell and number of cells."""
         tq = t + 1e-9
-        done = self._rank("S", tq, shape)
+        g0 = self.starts[shape]
+        n = self.counts[shape]
+        done = self._sorted("S").position(tq, shape) - g0
         # a shape's cells run one after another (T_j >= S_j-1), except the prompts clamped
         # into the first step, which all run from 0 to 1: at most one cell past the done
         # ones (past the clamped ones) has begun
-        nc = self.n_clamped[shape]
-        nxt = np.maximum(done, nc)
-        has = nxt < self.counts[shape]
-        t_next = self.T[np.where(has, self.starts[shape] + nxt, 0)]
+        nxt = np.maximum(done, self.n_clamped[shape])
+        has = nxt < n
+        t_next = self.T[np.minimum(g0 + nxt, self.T.size - 1)]
         begun = np.where(tq < 0.0, 0, nxt + (has & (t_next <= tq)))
-        return done, np.maximum(begun, done)
+        return done, np.maximum(begun, done), g0, n
 
     def count_started(self, t: Array, shape: NDArray[np.int64]) -> Array:
         """Requests of ``shape`` whose prefill has completed by time t."""
@@ -418,12 +434,13 @@ class _Cells:
         """(requests of ``shape`` in the cells completed by time t, requests' worth of
         prefill done by t in the first unfinished cell (continuous), that cell (global
         index), cells completed by t, cells started by t)."""
-        done, begun = self.done_and_started(t, shape)
-        n = self.counts[shape]
-        k = np.minimum(done, n - 1) + self.starts[shape]
-        whole = np.where(done >= n, self.x[k] + self.m[k], self.x[k])
-        moving = (done < n) & (begun > done) & ~self.clamped[k]
-        into = np.where(moving, np.clip((t - self.T[k]) * self.pace[k], 0.0, self.m[k]), 0.0)
+        done, begun, g0, n = self._scan(t, shape)
+        finished = done >= n
+        k = np.minimum(done, n - 1) + g0
+        m_k = self.m[k]
+        whole = self.x[k] + np.where(finished, m_k, 0.0)
+        moving = ~finished & (begun > done) & ~self.clamped[k]
+        into = np.where(moving, np.clip((t - self.T[k]) * self.pace[k], 0.0, m_k), 0.0)
         return whole, into, k, done, begun
 
     def locate(self, t: Array, shape: NDArray[np.int64]
