@@ -357,7 +357,8 @@ class _Cells:
     clamped: NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, bool))
     n_clamped: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
     _index: dict[str, _GroupedSorted] = field(default_factory=dict)
-    _before: tuple[Array, Array] | None = None  # (S it was built from, prefix sums)
+    # (S it was built from, prefix sums, the two factors within a cell; see sum_s_in)
+    _before: tuple[Array, Array, Array, Array] | None = None
     gap: Array = field(default_factory=lambda: np.zeros(0))  # steps between completions
     pace: Array = field(default_factory=lambda: np.zeros(0))  # completions per step
     _none_before: Array | None = None
@@ -458,12 +459,13 @@ class _Cells:
         if self._before is None or self._before[0] is not self.S:
             per_cell = np.where(self.clamped, self.m * self.S,
                                 self.m * self.T + (self.S - self.T) * (self.m + 1.0) / 2.0)
-            self._before = (self.S, np.cumsum(per_cell) - per_cell)
-        before = self._before[1]
+            # the first u requests of a cell complete at u (lin + quad u) steps in all
+            quad = np.where(self.clamped, 0.0, self.gap / 2.0)
+            self._before = (self.S, np.cumsum(per_cell) - per_cell,
+                            np.where(self.clamped, self.S, self.T) + quad, quad)
+        _, before, lin, quad = self._before
         u = np.clip(count - self.x[k], 0.0, self.m[k])
-        partial = np.where(self.clamped[k], u * self.S[k],
-                           u * self.T[k] + self.spacing(k) * u * (u + 1.0) / 2.0)
-        return np.asarray(before[k] + partial, dtype=float)
+        return np.asarray(before[k] + u * (lin[k] + quad[k] * u), dtype=float)
 
     def s_after(self, count: Array, k: NDArray[np.int64], shape: NDArray[np.int64]) -> Array:
         """Completion step of the request right after the first ``count`` (cell k holds
