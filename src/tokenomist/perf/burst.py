@@ -1144,9 +1144,9 @@ class BurstEstimator:
                 pts.last_m[f_pt], c.done_and_started(mid[filling], seg_shape[filling]),
                 (start[f_pt], end[f_pt], rate_last[f_pt], fly_last[f_pt]))
         active = in_flight > 1e-9
-        prompt_keys = self._chunk_keys(shapes[:, 0])
-        pairs = np.stack([rate * causal_pairs(i_seg, w) for w in self.windows])
-        pre_keys = rate * prompt_keys[:, seg_shape]
+        i_shape = shapes[:, 0].astype(float)
+        pairs = rate * np.stack([causal_pairs(i_shape, w) for w in self.windows])[:, seg_shape]
+        pre_keys = rate * self._chunk_keys(shapes[:, 0])[:, seg_shape]
         # the oldest decoder's context (a CUDA graph covers contexts up to graph_ctx; a
         # shape whose requests never grow past it needs no search)
         oldest = np.zeros(mid.size)
@@ -1156,17 +1156,22 @@ class BurstEstimator:
                                                   seg_shape[long])
         if self.preempts:
             held = np.sum(self.window_shares[:, None] * dec_keys, axis=0) \
-                + in_flight * self._kv_cost(i_seg) \
+                + in_flight * self._kv_cost(i_shape)[seg_shape] \
                 + (alive + in_flight) * self.plan.block_size / 2
             fit = np.clip(self.capacity_tokens / np.maximum(held, 1.0), 1e-3, 1.0)
         else:
             fit = np.ones_like(alive)
-        running = alive * fit
-        eager = self._eager(running + in_flight * fit, oldest, active)
-        load = StepLoad(tokens=(alive + rate * i_seg) * fit, seqs=(alive + in_flight) * fit,
-                        decode_seqs=running, logits=(alive + rate) * fit,
-                        decode_keys=dec_keys * fit, prefill_pairs=pairs * fit,
-                        prefill_keys=pre_keys * fit, eager=eager)
+        every = bool(np.all(fit >= 1.0))  # (every sequence fits: nothing to scale)
+
+        def fitting(x: Array) -> Array:
+            return x if every else np.asarray(x * fit, dtype=float)
+
+        running = fitting(alive)
+        seqs = fitting(alive + in_flight)
+        load = StepLoad(tokens=fitting(alive + rate * i_seg), seqs=seqs, decode_seqs=running,
+                        logits=fitting(alive + rate), decode_keys=fitting(dec_keys),
+                        prefill_pairs=fitting(pairs), prefill_keys=fitting(pre_keys),
+                        eager=self._eager(seqs, oldest, active))
         return load, fit, active | (rate > 0.0)
 
     def _sums(self, pts: _Points, iv: _Intervals, parts: Array, n_cap: NDArray[np.int64],
