@@ -588,12 +588,25 @@ class _Groups:
     e_first: Array  # their first tokens' steps
     e_last: Array
     start: Array  # the first cell's start
-    first: NDArray[np.int64]  # per point: its first group
-    count: NDArray[np.int64]  # per point: its groups
-    sum_m: Array  # running sums over groups (one more entry) of m and
-    sum_e: Array  # of the steps of the requests' first tokens
-    wait: Array  # mean of step_end(s) - s over a group's requests
-    step: Array  # steps between completions, as an even progression
+
+
+@dataclass(frozen=True)
+class _Emissions:
+    """The first tokens of each point's requests, cell by cell (by point then step): a
+    cell's requests complete their prompts at even steps s_first + u x step and their first
+    tokens come out at the ends of those steps."""
+
+    pt: NDArray[np.int64]
+    m: Array  # requests
+    s_first: Array
+    step: Array
+    e_first: Array  # the steps of the first and last first tokens
+    e_last: Array
+    wait: Array  # mean of step_end(s) - s over the cell's requests (see _mean_wait)
+    first: NDArray[np.int64]  # per point: its first cell
+    count: NDArray[np.int64]  # per point: its cells
+    sum_m: Array  # running sums over cells (one more entry) of m and
+    sum_e: Array  # of the steps of the first tokens
 
 
 @dataclass(frozen=True)
@@ -877,10 +890,11 @@ class BurstEstimator:
                     n_cap: NDArray[np.int64], first_wave: NDArray[np.int64]) -> BurstGrid:
         """The stages, each keeping only what the next ones need (the arrays are large)."""
         c = self._schedule(self._cells(shapes, b_max, n_cap, first_wave))
-        pts, g = self._points_and_groups(c, shapes, shape_of_point, b_arr, b_max)
+        pts, g, em = self._points_and_groups(c, shapes, shape_of_point, b_arr, b_max)
         iv = self._intervals(c, pts, g, n_cap, first_wave)
-        d_first, d_done = self._first_tokens_and_finishes(pts, g, iv)
         del g
+        d_first, d_done = self._first_tokens_and_finishes(pts, em, iv)
+        del em
         load, fit, prefilling = self._loads(c, shapes, pts, iv)
         bd = self.cost.step_time(load)
         # (the same steps without their prefill work, where they have any)
@@ -904,7 +918,7 @@ class BurstEstimator:
 
     def _points_and_groups(self, c: _Cells, shapes: NDArray[np.int64],
                            sp: NDArray[np.int64], b_arr: NDArray[np.int64],
-                           b_max: NDArray[np.int64]) -> tuple[_Points, _Groups]:
+                           b_max: NDArray[np.int64]) -> tuple[_Points, _Groups, _Emissions]:
         n_pts = b_arr.size
         i_pt = shapes[sp, 0].astype(float)
         life_pt = shapes[sp, 1] - 1.0
@@ -956,23 +970,22 @@ class BurstEstimator:
         # the sum of a group's first-token steps and their mean wait for a step's end
         # (the mean wait of a cell's requests once per cell, again for a cell a burst cuts
         # short)
+        groups = _Groups(pt=g_pt, m=g_m, s_first=g_sf, s_last=g_sl, e_first=_step_end(g_sf),
+                         e_last=_step_end(g_sl), start=c.T[gc[gs]])
+        # ---- first tokens, cell by cell: the mean wait of a cell's requests for a step's
+        # end once per cell, and again for a cell a burst cuts short
         gap = np.where(c.clamped[gc], 0.0, delta)
         gap_c = np.where(c.clamped, 0.0, c.spacing(np.arange(c.x.size)))
         cell_wait = _mean_wait(np.where(c.clamped, c.S, c.T + gap_c), gap_c, c.m)[gc]
         short = np.flatnonzero(m_pc < c.m[gc])
         cell_wait[short] = _mean_wait(s_first[short], gap[short], m_pc[short])
-        g_e = np.add.reduceat(m_pc * (s_first + cell_wait) + gap * m_pc * (m_pc - 1.0) / 2.0,
-                              gs)
-        n_groups = np.bincount(g_pt, minlength=n_pts)
-        groups = _Groups(
-            pt=g_pt, m=g_m, s_first=g_sf, s_last=g_sl, e_first=_step_end(g_sf),
-            e_last=_step_end(g_sl), start=c.T[gc[gs]],
-            first=_offsets(n_groups), count=n_groups,
-            sum_e=np.concatenate([[0.0], np.cumsum(g_e)]),
-            sum_m=np.concatenate([[0.0], np.cumsum(g_m)]),
-            wait=np.add.reduceat(m_pc * cell_wait, gs) / g_m,
-            step=np.where(g_m > 1.0, (g_sl - g_sf) / np.maximum(g_m - 1.0, 1.0), 0.0))
-        return pts, groups
+        sum_e = m_pc * (s_first + cell_wait) + gap * m_pc * (m_pc - 1.0) / 2.0
+        emissions = _Emissions(
+            pt=cp, m=m_pc, s_first=s_first, step=gap, e_first=_step_end(s_first),
+            e_last=_step_end(s_last), wait=cell_wait, first=_offsets(n_cells_pt),
+            count=n_cells_pt, sum_m=np.concatenate([[0.0], np.cumsum(m_pc)]),
+            sum_e=np.concatenate([[0.0], np.cumsum(sum_e)]))
+        return pts, groups, emissions
 
     def _intervals(self, c: _Cells, pts: _Points, g: _Groups, n_cap: NDArray[np.int64],
                    first_wave: NDArray[np.int64]) -> _Intervals:
@@ -1030,47 +1043,46 @@ class BurstEstimator:
         distinct[1:] = (owner[1:] != owner[:-1]) | (vals[1:] - vals[:-1] > 1e-9)
         return _Intervals.between(vals[distinct], owner[distinct])
 
-    def _first_tokens_and_finishes(self, pts: _Points, g: _Groups, iv: _Intervals
+    def _first_tokens_and_finishes(self, pts: _Points, em: _Emissions, iv: _Intervals
                                    ) -> tuple[Array, Array]:
         """Per interval, the integral over it of the point's requests whose first token
         (and whose last token) is out: the difference of F(x) = sum_j (x - e_j)+ over the
         first-token steps e_j (the same at x - life for finishes) at its ends.
 
-        F is exact at every boundary: the groups whose first tokens are all out by x add
-        m x - sum(e); the one group part-way out adds those out before x's step, one by
-        one in a group of three or fewer, else as an even progression with the group's
-        mean wait for a step's end (see :func:`_mean_wait`)."""
+        F is exact at every boundary: the cells whose first tokens are all out by x add
+        m x - sum(e); the one cell part-way out (cells complete one after another) adds
+        those out before x's step, one by one in a cell of three or fewer, else as an even
+        progression with the cell's mean wait for a step's end (see :func:`_mean_wait`)."""
         vals, own_v = iv.at, iv.owner
-        g_first, n_groups = g.first, g.count
 
         def out_by(x: Array, pt: NDArray[np.int64], n_closed: NDArray[np.int64]) -> Array:
-            """F(x) of points pt at their boundaries x, ``n_closed`` groups all out."""
-            g0 = g_first[pt]
-            k_g = g0 + n_closed
-            out = np.asarray((g.sum_m[k_g] - g.sum_m[g0]) * x - (g.sum_e[k_g] - g.sum_e[g0]),
-                             dtype=float)
-            has = n_closed < n_groups[pt]
-            gg = np.where(has, k_g, 0)
-            k = np.flatnonzero(has & (g.e_first[gg] < x - 1e-9))
+            """F(x) of points pt at their boundaries x, ``n_closed`` cells all out."""
+            k0 = em.first[pt]
+            k_open = k0 + n_closed
+            out = np.asarray((em.sum_m[k_open] - em.sum_m[k0]) * x
+                             - (em.sum_e[k_open] - em.sum_e[k0]), dtype=float)
+            has = n_closed < em.count[pt]
+            k_open = np.where(has, k_open, 0)
+            k = np.flatnonzero(has & (em.e_first[k_open] < x - 1e-9))
             if k.size:
-                g_o, xo = gg[k], x[k]
-                m, sf, step = g.m[g_o], g.s_first[g_o], g.step[g_o]
+                c_o, xo = k_open[k], x[k]
+                m, sf, step = em.m[c_o], em.s_first[c_o], em.step[c_o]
                 each = sum(np.where(j < m, np.maximum(xo - _step_end(sf + j * step), 0.0), 0.0)
                            for j in range(3))
                 y = np.ceil(xo - 1e-9) - 1.0 + STEP_TOL  # completed by the step before x's
                 n = np.clip(np.floor((y - sf) / np.maximum(step, 1e-12)) + 1.0, 0.0, m)
-                even = n * (xo - sf - g.wait[g_o]) - step * n * (n - 1.0) / 2.0
+                even = n * (xo - sf - em.wait[c_o]) - step * n * (n - 1.0) / 2.0
                 out[k] += np.where(m <= 3.0, each, even)
             return out
 
-        # (the groups all out by each boundary: a group counts from the first boundary of
-        # its point at or past its last first token, or finish)
+        # (the cells all out by each boundary: a cell counts from the first boundary of its
+        # point at or past its last first token, or finish)
         key = float(vals.max(initial=0.0)) + 2.0
         b_key = vals + own_v * key
-        life = pts.life[g.pt]
-        closed = [np.cumsum(np.bincount(np.searchsorted(b_key, v - 1e-9 + g.pt * key),
-                                        minlength=vals.size)[:vals.size]) - g_first[own_v]
-                  for v in (g.e_last, g.e_last + life)]
+        life = pts.life[em.pt]
+        closed = [np.cumsum(np.bincount(np.searchsorted(b_key, v - 1e-9 + em.pt * key),
+                                        minlength=vals.size)[:vals.size]) - em.first[own_v]
+                  for v in (em.e_last, em.e_last + life)]
         f_first = out_by(vals, own_v, closed[0])
         f_done = out_by(vals - pts.life[own_v], own_v, closed[1])
         same = iv.same
