@@ -1002,22 +1002,31 @@ class BurstEstimator:
         e_first, e_last = g.e_first, g.e_last
         life = pts.life[g.pt]
         few = g.m <= 3.0
-        pieces = [g.start, g.s_last, e_first[few], e_last, e_first + life, e_last + life]
-        owners = [g.pt, g.pt, g.pt[few], g.pt, g.pt, g.pt]
+        # (each kept where its point's own timeline runs: from its cut to its end)
+        hi, lo = pts.end + 1e-9, pts.cut - 1e-12
+        hi_g, lo_g = hi[g.pt], lo[g.pt]
+        kept: list[tuple[Array, NDArray[np.int64]]] = []
+
+        def add(v: Array, owner: NDArray[np.int64], top: Array, bottom: Array) -> None:
+            ok = (v <= top) & (v >= bottom)
+            kept.append((v[ok], owner[ok]))
+
+        for v in (g.start, g.s_last, e_last, e_first + life, e_last + life):
+            add(v, g.pt, hi_g, lo_g)
+        add(e_first[few], g.pt[few], hi_g[few], lo_g[few])
         g_i = pts.i_tok[g.pt]
         for k in kinks:
-            ok = k > g_i
+            ok = np.flatnonzero(k > g_i)
             for v in (g.s_first, g.s_last):
-                pieces.append((v + k - g_i - 0.5)[ok])
-                owners.append(g.pt[ok])
+                add((v + k - g_i - 0.5)[ok], g.pt[ok], hi_g[ok], lo_g[ok])
         if self.graph_batch > 0:
             # the running batch crosses the largest CUDA graph (a jump in launch overhead)
             gb = float(self.graph_batch)
             cross = np.flatnonzero(b_arr > gb)
             sp_c = sp[cross]
-            pieces += [c.s_of_count(np.full(cross.size, gb + 0.5), sp_c),
-                       c.s_of_count(b_arr[cross] - gb + 0.5, sp_c) + pts.life[cross]]
-            owners += [cross, cross]
+            for v in (c.s_of_count(np.full(cross.size, gb + 0.5), sp_c),
+                      c.s_of_count(b_arr[cross] - gb + 0.5, sp_c) + pts.life[cross]):
+                add(v, cross, hi[cross], lo[cross])
         if self.preempts:
             # where the running set may outgrow the KV cache, the share that fits varies
             peak = np.minimum(b_arr, np.maximum(n_cap, first_wave)[sp])
@@ -1025,17 +1034,16 @@ class BurstEstimator:
             tight = np.flatnonzero(peak * per_seq > self.capacity_tokens)
             frac = np.linspace(0.0, 1.0, SUBDIVISIONS)
             start = np.maximum(pts.cut[tight], 0.0)
-            pieces.append((start[:, None] + (pts.end[tight] - start)[:, None] * frac[None, :])
-                          .ravel())
-            owners.append(np.repeat(tight, SUBDIVISIONS))
+            kept.append(((start[:, None] + (pts.end[tight] - start)[:, None] * frac[None, :])
+                         .ravel(), np.repeat(tight, SUBDIVISIONS)))
         late = np.flatnonzero(~pts.own)
-        pieces += [np.maximum(pts.cut, 0.0), pts.end, pts.last_step_start,
-                   pts.cut[late]]  # and the anchor splits at each cut
-        owners += [np.arange(n_pts)] * 3 + [pts.anchor[late]]
-        vals = np.concatenate(pieces)
-        owner = np.concatenate(owners)
-        keep = (vals <= pts.end[owner] + 1e-9) & (vals >= pts.cut[owner] - 1e-12)
-        vals, owner = vals[keep], owner[keep]
+        every = np.arange(n_pts)
+        kept += [(np.maximum(pts.cut, 0.0), every), (pts.end, every)]
+        add(pts.last_step_start, every, hi, lo)
+        anchor = pts.anchor[late]
+        add(pts.cut[late], anchor, hi[anchor], lo[anchor])  # and the anchor splits at each cut
+        vals = np.concatenate([v for v, _ in kept])
+        owner = np.concatenate([o for _, o in kept])
         span = float(vals.max(initial=0.0)) + 1.0
         order = np.argsort(vals + owner * span, kind="stable")
         vals, owner = vals[order], owner[order]
