@@ -403,19 +403,29 @@ class _Cells:
         """Steps between the completions of consecutive requests of cell k."""
         return np.asarray(self.gap[k], dtype=float)
 
-    def done_and_started(self, t: Array, shape: NDArray[np.int64]
-                          ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-        """Local indices: cells of ``shape`` completed by t, and cells started by t."""
-        done, begun, _, _ = self._scan(t, shape)
+    def done_and_started(self, t: Array, shape: NDArray[np.int64],
+                         done_before: NDArray[np.int64] | None = None
+                         ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """Local indices: cells of ``shape`` completed by t, and cells started by t.
+        ``done_before``: the cells completed by some time no later than t, where known
+        (-1 elsewhere): the search then runs only where the next cell has completed since."""
+        done, begun, _, _ = self._scan(t, shape, done_before)
         return done, begun
 
-    def _scan(self, t: Array, shape: NDArray[np.int64]) -> tuple[
+    def _scan(self, t: Array, shape: NDArray[np.int64],
+              done_before: NDArray[np.int64] | None = None) -> tuple[
             NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
         """:meth:`done_and_started`, and the shape's first cell and number of cells."""
         tq = t + 1e-9
         g0 = self.starts[shape]
         n = self.counts[shape]
-        done = self._sorted("S").position(tq, shape) - g0
+        if done_before is None:
+            done = self._sorted("S").position(tq, shape) - g0
+        else:
+            done = done_before.copy()  # (-1: not known)
+            nxt = np.clip(g0 + done, 0, self.S.size - 1)
+            later = np.flatnonzero((done < 0) | ((done < n) & (self.S[nxt] <= tq)))
+            done[later] = self._sorted("S").position(tq[later], shape[later]) - g0[later]
         # a shape's cells run one after another (T_j >= S_j-1), except the prompts clamped
         # into the first step, which all run from 0 to 1: at most one cell past the done
         # ones (past the clamped ones) has begun
@@ -1114,19 +1124,19 @@ class BurstEstimator:
         k_first = c.starts[seg_shape]
 
         def started_by(t: Array, rows: NDArray[np.int64] | slice = slice(None)
-                       ) -> tuple[Array, NDArray[np.int64]]:
-            """Requests of the point completed by t (intervals ``rows``), and the cell
-            that count falls in."""
-            count, k, _, _ = c.locate(t, seg_shape[rows])
+                       ) -> tuple[Array, NDArray[np.int64], NDArray[np.int64]]:
+            """Requests of the point completed by t (intervals ``rows``), the cell that
+            count falls in, and the cells completed by t."""
+            count, k, done, _ = c.locate(t, seg_shape[rows])
             over = count > b_seg[rows]
-            return np.where(over, b_seg[rows], count), np.where(over, k_b[rows], k)
+            return np.where(over, b_seg[rows], count), np.where(over, k_b[rows], k), done
 
         def counted(t: Array, rows: NDArray[np.bool_]) -> tuple[Array, NDArray[np.int64]]:
             """:func:`started_by` where ``rows``; none (the first cell) elsewhere."""
             n_out, k_out = np.zeros(t.size), k_first.copy()
             if rows.any():
                 idx = np.flatnonzero(rows)
-                n_out[idx], k_out[idx] = started_by(t[idx], idx)
+                n_out[idx], k_out[idx], _ = started_by(t[idx], idx)
             return n_out, k_out
 
         # decoders: the requests whose first token came out before this step, less those
@@ -1134,7 +1144,7 @@ class BurstEstimator:
         before = np.ceil(mid - 1e-9) - 1.0 + STEP_TOL
         filling = np.flatnonzero(~drain)
         n_started, k_st = b_seg.copy(), k_b.copy()
-        n_started[filling], k_st[filling] = started_by(before[filling], filling)
+        n_started[filling], k_st[filling], done_before = started_by(before[filling], filling)
         may_finish = before - life_seg >= first_s
         n_finished, k_fi = counted(before - life_seg, may_finish)
         alive = np.maximum(n_started - n_finished, 0.0)
@@ -1161,7 +1171,9 @@ class BurstEstimator:
             start, end, rate_last, fly_last = pts.final_step
             rate[filling], in_flight[filling] = c.prefill_at(
                 mid[filling], seg_shape[filling], pts.n_cells[f_pt], pts.last_s[f_pt],
-                pts.last_m[f_pt], c.done_and_started(mid[filling], seg_shape[filling]),
+                pts.last_m[f_pt], c.done_and_started(
+                    mid[filling], seg_shape[filling],
+                    np.where(before[filling] <= mid[filling], done_before, -1)),
                 (start[f_pt], end[f_pt], rate_last[f_pt], fly_last[f_pt]))
         active = in_flight > 1e-9
         i_shape = shapes[:, 0].astype(float)
