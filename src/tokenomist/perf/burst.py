@@ -230,15 +230,15 @@ class _GroupedSorted:
                           dtype=np.int64)
 
 
-def _segmented_cummax(x: Array, seg: NDArray[np.int64]) -> Array:
-    """Running maximum that restarts at each new value of ``seg`` (groups contiguous)."""
+def _segmented_cummax(x: Array, rank: NDArray[np.int64]) -> Array:
+    """Running maximum that restarts at each new value of ``rank`` (0, 1, 2, ... over
+    contiguous segments)."""
     if x.size == 0:
         return x
     finite = np.isfinite(x)
     lo = float(x[finite].min()) - 1.0 if finite.any() else 0.0
     y = np.where(finite, x, lo)  # -inf sorts below every finite value
     span = float(y.max()) - lo + 1.0
-    rank = np.concatenate([[0], np.cumsum(seg[1:] != seg[:-1])])
     out = np.maximum.accumulate((y - lo) + rank * span) - rank * span + lo
     return np.where(out <= lo, -np.inf, out)
 
@@ -836,25 +836,32 @@ class BurstEstimator:
         gates = [(_part(both, at[w], at[w + 1]),
                   _part(both, later.size + at[w], later.size + at[w + 1]))
                  for w in range(n_waves - 1)]
+        # (each wave's cells by shape: where a shape's run begins, and the runs' ranks)
+        heads, ranks = [], []
+        for idx in waves:
+            head = np.ones(idx.size, bool)
+            head[1:] = own[idx][1:] != own[idx][:-1]
+            heads.append(head)
+            ranks.append(np.cumsum(head) - 1)
         for sweep in range(first_sweep, 8):
             tau = self._tau(dec, i_tok)  # steps per request of the cell
             dur = c.m * tau
             cum = np.cumsum(dur)
             cum = cum - np.repeat(cum[c.starts] - dur[c.starts], c.counts)
             S = cum.copy()
-            for idx, (gate_start, gate_end) in zip(waves, gates, strict=True):
+            for idx, (gate_start, gate_end), is_head, rank in zip(waves, gates, heads, ranks,
+                                                                 strict=True):
                 if idx.size == 0:
                     continue
                 # finish times of the requests n places earlier (earlier waves are solved)
                 g_start = c.finish_at(S, gate_start)
                 g_end = c.finish_at(S, gate_end)
-                h = np.maximum(g_start + dur[idx], g_end + tau[idx]) - cum[idx]
-                prev = idx - 1  # the wave's first cell continues after the previous wave
-                base = S[prev] - (cum[idx] - dur[idx])
-                seg = own[idx]
-                is_head = np.concatenate([[True], seg[1:] != seg[:-1]])
-                run = _segmented_cummax(np.where(is_head, np.maximum(base, h), h), seg)
-                S[idx] = cum[idx] + np.maximum(run, 0.0)
+                cum_w, dur_w = cum[idx], dur[idx]
+                h = np.maximum(g_start + dur_w, g_end + tau[idx]) - cum_w
+                # (the wave's first cell continues after the previous wave)
+                base = S[idx - 1] - (cum_w - dur_w)
+                run = _segmented_cummax(np.where(is_head, np.maximum(base, h), h), rank)
+                S[idx] = cum_w + np.maximum(run, 0.0)
             T = np.maximum(S - dur, np.concatenate([[0.0], S[:-1]]))
             T[c.starts] = np.maximum(S[c.starts] - dur[c.starts], 0.0)
             # gated cells start no earlier than their first gate
