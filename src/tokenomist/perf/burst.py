@@ -582,6 +582,7 @@ class _Points:
     n_cells: NDArray[np.int64]
     last_cell: NDArray[np.int64]  # the cell (global index) holding its last request
     last_s: Array  # that cell's completion of its last request
+    last_out: Array  # the step whose end its last first token comes out at
     last_m: Array  # and its requests in the burst
     drain_from: Array  # every prompt done: no prefill from here on
     final_step: tuple[Array, Array, Array, Array]  # see _Cells.prefill_at
@@ -602,21 +603,23 @@ class _Groups:
 
 @dataclass(frozen=True)
 class _Emissions:
-    """The first tokens of each point's requests, cell by cell (by point then step): a
-    cell's requests complete their prompts at even steps s_first + u x step and their first
-    tokens come out at the ends of those steps."""
+    """The first tokens of each point's requests, cell by cell: a point's cells are the
+    first of its shape's, the last cut short at its batch size. A cell's requests complete
+    their prompts at even steps s_first + u x step, and their first tokens come out at the
+    ends of those steps."""
 
-    pt: NDArray[np.int64]
-    m: Array  # requests
+    m: Array  # per cell of every shape: its requests
     s_first: Array
     step: Array
-    e_first: Array  # the steps of the first and last first tokens
-    e_last: Array
-    wait: Array  # mean of step_end(s) - s over the cell's requests (see _mean_wait)
-    first: NDArray[np.int64]  # per point: its first cell
-    count: NDArray[np.int64]  # per point: its cells
-    sum_m: Array  # running sums over cells (one more entry) of m and
+    e_first: Array  # the step of its first first token
+    wait: Array  # mean of step_end(s) - s over its requests (see _mean_wait)
+    sum_m: Array  # running sums over the cells (one more entry) of m and
     sum_e: Array  # of the steps of the first tokens
+    first: NDArray[np.int64]  # per point: its shape's first cell
+    count: NDArray[np.int64]  # its cells
+    last_m: Array  # its last cell's requests in the burst
+    last_wait: Array  # their mean wait
+    last_sum_e: Array  # the sum of their first tokens' steps
 
 
 @dataclass(frozen=True)
@@ -910,7 +913,7 @@ class BurstEstimator:
         pts, g, em = self._points_and_groups(c, shapes, shape_of_point, b_arr, b_max)
         iv = self._intervals(c, pts, g, n_cap, first_wave)
         del g
-        d_first, d_done = self._first_tokens_and_finishes(pts, em, iv)
+        d_first, d_done = self._first_tokens_and_finishes(c, pts, em, iv)
         del em
         load, fit, prefilling = self._loads(c, shapes, pts, iv)
         bd = self.cost.step_time(load)
@@ -973,7 +976,8 @@ class BurstEstimator:
             shape=sp, batch=b_f, i_tok=i_pt, life=life_pt, end=end_pt, anchor=anchor,
             own=own, cut=np.where(own, -np.inf, np.where(last_clamped, 0.0, last_step_start)),
             last_step_start=last_step_start, n_cells=n_cells_pt, last_cell=gc[last_pair],
-            last_s=s_last[last_pair], last_m=m_pc[last_pair],
+            last_s=s_last[last_pair], last_out=_step_end(s_last[last_pair]),
+            last_m=m_pc[last_pair],
             drain_from=np.maximum(last_end, s_last[last_pair]),
             final_step=(last_step_start, last_end, b_f - left, b_f - unfinished))
         # ---- groups: runs of up to STRIDE consecutive cells of one phase (a wave's
@@ -984,24 +988,26 @@ class BurstEstimator:
         g_pt = cp[gs]
         g_m = np.add.reduceat(m_pc, gs)
         g_sf, g_sl = s_first[gs], s_last[ge]
-        # the sum of a group's first-token steps and their mean wait for a step's end
-        # (the mean wait of a cell's requests once per cell, again for a cell a burst cuts
-        # short)
         groups = _Groups(pt=g_pt, m=g_m, s_first=g_sf, s_last=g_sl, e_first=_step_end(g_sf),
                          e_last=_step_end(g_sl), start=c.T[gc[gs]])
         # ---- first tokens, cell by cell: the mean wait of a cell's requests for a step's
-        # end once per cell, and again for a cell a burst cuts short
-        gap = np.where(c.clamped[gc], 0.0, delta)
-        gap_c = np.where(c.clamped, 0.0, c.spacing(np.arange(c.x.size)))
-        cell_wait = _mean_wait(np.where(c.clamped, c.S, c.T + gap_c), gap_c, c.m)[gc]
-        short = np.flatnonzero(m_pc < c.m[gc])
-        cell_wait[short] = _mean_wait(s_first[short], gap[short], m_pc[short])
-        sum_e = m_pc * (s_first + cell_wait) + gap * m_pc * (m_pc - 1.0) / 2.0
+        # end once per cell, and again for each point's last cell
+        gap = np.where(c.clamped, 0.0, c.spacing(np.arange(c.x.size)))
+        first_s = np.where(c.clamped, c.S, c.T + gap)
+        wait = _mean_wait(first_s, gap, c.m)
+        last = gc[last_pair]
+        last_m = m_pc[last_pair]
+        last_wait = _mean_wait(first_s[last], gap[last], last_m)
+
+        def sum_e(m: Array, s: Array, w: Array, step: Array) -> Array:
+            return np.asarray(m * (s + w) + step * m * (m - 1.0) / 2.0, dtype=float)
+
         emissions = _Emissions(
-            pt=cp, m=m_pc, s_first=s_first, step=gap, e_first=_step_end(s_first),
-            e_last=_step_end(s_last), wait=cell_wait, first=_offsets(n_cells_pt),
-            count=n_cells_pt, sum_m=np.concatenate([[0.0], np.cumsum(m_pc)]),
-            sum_e=np.concatenate([[0.0], np.cumsum(sum_e)]))
+            m=c.m, s_first=first_s, step=gap, e_first=_step_end(first_s), wait=wait,
+            sum_m=np.concatenate([[0.0], np.cumsum(c.m)]),
+            sum_e=np.concatenate([[0.0], np.cumsum(sum_e(c.m, first_s, wait, gap))]),
+            first=c.starts[sp], count=n_cells_pt, last_m=last_m, last_wait=last_wait,
+            last_sum_e=sum_e(last_m, first_s[last], last_wait, gap[last]))
         return pts, groups, emissions
 
     def _intervals(self, c: _Cells, pts: _Points, g: _Groups, n_cap: NDArray[np.int64],
@@ -1068,8 +1074,8 @@ class BurstEstimator:
         distinct[1:] = (owner[1:] != owner[:-1]) | (vals[1:] - vals[:-1] > 1e-9)
         return _Intervals.between(vals[distinct], owner[distinct])
 
-    def _first_tokens_and_finishes(self, pts: _Points, em: _Emissions, iv: _Intervals
-                                   ) -> tuple[Array, Array]:
+    def _first_tokens_and_finishes(self, c: _Cells, pts: _Points, em: _Emissions,
+                                   iv: _Intervals) -> tuple[Array, Array]:
         """Per interval, the integral over it of the point's requests whose first token
         (and whose last token) is out: the difference of F(x) = sum_j (x - e_j)+ over the
         first-token steps e_j (the same at x - life for finishes) at its ends.
@@ -1079,37 +1085,39 @@ class BurstEstimator:
         those out before x's step, one by one in a cell of three or fewer, else as an even
         progression with the cell's mean wait for a step's end (see :func:`_mean_wait`)."""
         vals, own_v = iv.at, iv.owner
+        cut_cell = em.count - 1  # (a point's last cell may be cut short)
 
-        def out_by(x: Array, pt: NDArray[np.int64], n_closed: NDArray[np.int64]) -> Array:
-            """F(x) of points pt at their boundaries x, ``n_closed`` cells all out."""
-            k0 = em.first[pt]
-            k_open = k0 + n_closed
-            out = np.asarray((em.sum_m[k_open] - em.sum_m[k0]) * x
-                             - (em.sum_e[k_open] - em.sum_e[k0]), dtype=float)
-            has = n_closed < em.count[pt]
-            k_open = np.where(has, k_open, 0)
-            k = np.flatnonzero(has & (em.e_first[k_open] < x - 1e-9))
-            if k.size:
-                c_o, xo = k_open[k], x[k]
-                m, sf, step = em.m[c_o], em.s_first[c_o], em.step[c_o]
+        def out_by(x: Array, pt: NDArray[np.int64]) -> Array:
+            """F(x) of points pt at their boundaries x."""
+            k0, last = em.first[pt], cut_cell[pt]
+            # the cells all out: a whole cell's last first token comes out at the end of
+            # the step that completes the cell (step_end(S) <= x), the last cell's at its
+            # burst's last one
+            whole = np.minimum(c._rank("S", np.floor(x + 1e-9) + STEP_TOL, pts.shape[pt]),
+                               last)
+            done = (whole == last) & (pts.last_out[pt] <= x + 1e-9)
+            k = k0 + whole
+            out = np.asarray((em.sum_m[k] - em.sum_m[k0]) * x - (em.sum_e[k] - em.sum_e[k0])
+                             + np.where(done, em.last_m[pt] * x - em.last_sum_e[pt], 0.0),
+                             dtype=float)
+            # the cell part-way out
+            part = np.flatnonzero(~done & (em.e_first[k] < x - 1e-9))
+            if part.size:
+                c_o, xo, p_o = k[part], x[part], pt[part]
+                cut = whole[part] == last[part]
+                m = np.where(cut, em.last_m[p_o], em.m[c_o])
+                sf, step = em.s_first[c_o], em.step[c_o]
                 each = sum(np.where(j < m, np.maximum(xo - _step_end(sf + j * step), 0.0), 0.0)
                            for j in range(3))
                 y = np.ceil(xo - 1e-9) - 1.0 + STEP_TOL  # completed by the step before x's
                 n = np.clip(np.floor((y - sf) / np.maximum(step, 1e-12)) + 1.0, 0.0, m)
-                even = n * (xo - sf - em.wait[c_o]) - step * n * (n - 1.0) / 2.0
-                out[k] += np.where(m <= 3.0, each, even)
+                w = np.where(cut, em.last_wait[p_o], em.wait[c_o])
+                even = n * (xo - sf - w) - step * n * (n - 1.0) / 2.0
+                out[part] += np.where(m <= 3.0, each, even)
             return out
 
-        # (the cells all out by each boundary: a cell counts from the first boundary of its
-        # point at or past its last first token, or finish)
-        key = float(vals.max(initial=0.0)) + 2.0
-        b_key = vals + own_v * key
-        life = pts.life[em.pt]
-        closed = [np.cumsum(np.bincount(np.searchsorted(b_key, v - 1e-9 + em.pt * key),
-                                        minlength=vals.size)[:vals.size]) - em.first[own_v]
-                  for v in (em.e_last, em.e_last + life)]
-        f_first = out_by(vals, own_v, closed[0])
-        f_done = out_by(vals - pts.life[own_v], own_v, closed[1])
+        f_first = out_by(vals, own_v)
+        f_done = out_by(vals - pts.life[own_v], own_v)
         same = iv.same
         return (f_first[1:] - f_first[:-1])[same], (f_done[1:] - f_done[:-1])[same]
 

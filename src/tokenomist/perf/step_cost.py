@@ -94,6 +94,8 @@ def _by_layers(layers: Array, keys: Keys, layers_t: tuple[float, ...]) -> Any:
             return layers_t[0] * keys[0]
         return sum(n * k for n, k in zip(layers_t, keys, strict=True))
     k = np.asarray(keys, float)
+    if k.shape[0] == 1:  # one attention window (most models)
+        return layers_t[0] * k[0]
     return np.sum(layers.reshape((-1,) + (1,) * (k.ndim - 1)) * k, axis=0)
 
 
