@@ -1116,8 +1116,15 @@ class BurstEstimator:
                 out[part] += np.where(m <= 3.0, each, even)
             return out
 
-        f_first = out_by(vals, own_v)
-        f_done = out_by(vals - pts.life[own_v], own_v)
+        def out_at(x: Array) -> Array:
+            """F(x) at every boundary: none out before a point's first first token."""
+            out = np.zeros(x.size)
+            on = np.flatnonzero(x > em.e_first[em.first[own_v]] + 1e-9)
+            out[on] = out_by(x[on], own_v[on])
+            return out
+
+        f_first = out_at(vals)
+        f_done = out_at(vals - pts.life[own_v])
         same = iv.same
         return (f_first[1:] - f_first[:-1])[same], (f_done[1:] - f_done[:-1])[same]
 
