@@ -1034,9 +1034,11 @@ class BurstEstimator:
             ok = (v <= top) & (v >= bottom)
             kept.append((v[ok], owner[ok]))
 
-        for v in (g.start, g.s_last, e_last, e_first + life, e_last + life):
+        for v in (g.start, g.s_last, e_first + life, e_last + life):
             add(v, g.pt, hi_g, lo_g)
         add(e_first[few], g.pt[few], hi_g[few], lo_g[few])
+        ends = few | np.append(g.pt[1:] != g.pt[:-1], True)  # (and a point's last group's)
+        add(e_last[ends], g.pt[ends], hi_g[ends], lo_g[ends])
         g_i = pts.i_tok[g.pt]
         for k in kinks:
             ok = np.flatnonzero(k > g_i)
