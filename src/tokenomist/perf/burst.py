@@ -952,8 +952,8 @@ class BurstEstimator:
         delta = c.spacing(gc)
         s_first = np.where(c.clamped[gc], c.S[gc], c.T[gc] + delta)
         s_last = np.where(c.clamped[gc], c.S[gc], c.T[gc] + m_pc * delta)
-        end_pt = np.zeros(n_pts)
-        np.maximum.at(end_pt, cp, _step_end(s_last) + life_pt[cp])
+        # (a point's pairs are contiguous: its last finish in one pass)
+        end_pt = np.maximum.reduceat(_step_end(s_last), _offsets(n_cells_pt)) + life_pt
         last_pair = _offsets(n_cells_pt) + n_cells_pt - 1
         # ---- one timeline per shape: a burst of B runs exactly as the shape's largest one
         # until its last prompt completes (at s_B); only the rest (its drain) is its own
@@ -1145,7 +1145,6 @@ class BurstEstimator:
         # prefill) and where no request can have finished yet, the searches are skipped
         drain = mid > pts.drain_from[seg_pt]
         first_s = c.none_before()[seg_shape]
-        k_first = c.starts[seg_shape]
 
         def started_by(t: Array, rows: NDArray[np.int64] | slice = slice(None)
                        ) -> tuple[Array, NDArray[np.int64], NDArray[np.int64]]:
@@ -1157,7 +1156,7 @@ class BurstEstimator:
 
         def counted(t: Array, rows: NDArray[np.bool_]) -> tuple[Array, NDArray[np.int64]]:
             """:func:`started_by` where ``rows``; none (the first cell) elsewhere."""
-            n_out, k_out = np.zeros(t.size), k_first.copy()
+            n_out, k_out = np.zeros(t.size), c.starts[seg_shape]
             if rows.any():
                 idx = np.flatnonzero(rows)
                 n_out[idx], k_out[idx], _ = started_by(t[idx], idx)
