@@ -237,7 +237,11 @@ def _roofline(flops: Num, flop_rate: Num, nbytes: Num, byte_rate: Num) -> tuple[
     tc = flops / flop_rate
     tm = nbytes / byte_rate
     compute_bound = tc >= tm
-    return _where(compute_bound, tc, 0.0), _where(compute_bound, 0.0, tm)
+    if isinstance(compute_bound, (bool, np.bool_)):
+        return (tc, 0.0) if compute_bound else (0.0, tm)
+    # (times are finite: a product by the mask is exact, and branch-free where np.where is
+    # slow on masks that do not come in long runs)
+    return tc * compute_bound, tm * ~compute_bound
 
 
 class CostModel:
