@@ -136,3 +136,31 @@ def test_breakdown_sums_to_total_and_is_vectorized() -> None:
     assert np.allclose(bd.compute + bd.memory + bd.communication + bd.overhead, bd.total)
     assert np.all(np.diff(bd.total) > 0)
 
+
+
+def test_without_prefill_keeps_the_attention_windows_of_any_load() -> None:
+    """A step's decodes alone, for one step given as floats with per-window arrays, or for
+    a subset of a vector of steps: the window axis stays, the prefill work is gone."""
+    from tokenomist.perf.step_cost import without_prefill
+    d = load_deployment("gemma-3-27b", "h200")
+    cost = CostModel(d)
+    n_w = len(d.model.windows)
+    one = StepLoad(tokens=130.0, seqs=3.0, decode_seqs=2.0, logits=3.0,
+                   decode_keys=np.full(n_w, 4000.0), prefill_pairs=np.full(n_w, 8000.0),
+                   prefill_keys=np.full(n_w, 128.0), eager=1.0)
+    alone = without_prefill(one)
+    assert np.asarray(alone.prefill_pairs).shape == (n_w,)
+    dec = StepLoad(tokens=2.0, seqs=2.0, decode_seqs=2.0, logits=2.0,
+                   decode_keys=np.full(n_w, 4000.0), prefill_pairs=np.zeros(n_w),
+                   prefill_keys=np.zeros(n_w), eager=1.0)
+    assert float(cost.step_time(alone).total) == pytest.approx(float(cost.step_time(dec).total))
+    many = StepLoad(tokens=np.array([130.0, 2.0, 50.0]), seqs=np.array([3.0, 2.0, 2.0]),
+                    decode_seqs=np.array([2.0, 2.0, 1.0]), logits=np.array([3.0, 2.0, 2.0]),
+                    decode_keys=np.full((n_w, 3), 4000.0),
+                    prefill_pairs=np.full((n_w, 3), 8000.0),
+                    prefill_keys=np.full((n_w, 3), 128.0), eager=np.ones(3))
+    part = without_prefill(many, np.array([0, 2]))
+    assert np.asarray(part.prefill_pairs).shape == (n_w, 2)
+    assert np.all(np.asarray(part.prefill_pairs) == 0.0)
+    assert np.asarray(part.tokens).tolist() == [2.0, 1.0]
+    assert np.asarray(part.decode_keys).shape == (n_w, 2)

@@ -1020,8 +1020,10 @@ class BurstEstimator:
         if self.graph_ctx:
             kinks.append(self.graph_ctx)
         # (prefill work ends at the fluid completion; a request decodes from the end of
-        # that step on, for O - 1 steps; a big group's first tokens need no boundary of
-        # their own, its last one does)
+        # that step on, for O - 1 steps. A group's first and last first tokens are
+        # boundaries of their own only in a group of three or fewer requests, and the last
+        # one in a point's last group: elsewhere they fall within a step of the group's
+        # start and last completion)
         e_first, e_last = g.e_first, g.e_last
         life = pts.life[g.pt]
         few = g.m <= 3.0
@@ -1082,10 +1084,11 @@ class BurstEstimator:
         (and whose last token) is out: the difference of F(x) = sum_j (x - e_j)+ over the
         first-token steps e_j (the same at x - life for finishes) at its ends.
 
-        F is exact at every boundary: the cells whose first tokens are all out by x add
-        m x - sum(e); the one cell part-way out (cells complete one after another) adds
-        those out before x's step, one by one in a cell of three or fewer, else as an even
-        progression with the cell's mean wait for a step's end (see :func:`_mean_wait`)."""
+        F is taken at every boundary: the cells whose first tokens are all out by x add
+        m x - sum(e) (exact); the one cell part-way out (cells complete one after another)
+        adds those out before x's step, one by one in a cell of three or fewer (exact),
+        else as an even progression with the cell's mean wait for a step's end (see
+        :func:`_mean_wait`; none below zero)."""
         vals, own_v = iv.at, iv.owner
         cut_cell = em.count - 1  # (a point's last cell may be cut short)
 
@@ -1114,7 +1117,7 @@ class BurstEstimator:
                 y = np.ceil(xo - 1e-9) - 1.0 + STEP_TOL  # completed by the step before x's
                 n = np.clip(np.floor((y - sf) / np.maximum(step, 1e-12)) + 1.0, 0.0, m)
                 w = np.where(cut, em.last_wait[p_o], em.wait[c_o])
-                even = n * (xo - sf - w) - step * n * (n - 1.0) / 2.0
+                even = np.maximum(n * (xo - sf - w) - step * n * (n - 1.0) / 2.0, 0.0)
                 out[part] += np.where(m <= 3.0, each, even)
             return out
 
@@ -1245,8 +1248,13 @@ class BurstEstimator:
         anchor = pts.anchor[late]
         zspan = float(iv.z.max(initial=0.0)) + 1.0
         f_a = first_seg[anchor]
-        k_cut = np.clip(np.searchsorted(a + seg_pt * zspan, pts.cut[late] - 1e-9
-                                        + anchor * zspan), f_a, f_a + counts[anchor])
+        # (the keyed search may land one interval off where the keys lose precision: set
+        # right against the anchor's own boundaries)
+        edge = pts.cut[late] - 1e-6
+        k_cut = np.clip(np.searchsorted(a + seg_pt * zspan, edge + anchor * zspan), f_a,
+                        f_a + counts[anchor])
+        k_cut -= (k_cut > f_a) & (a[np.maximum(k_cut - 1, 0)] >= edge)
+        k_cut += (k_cut < f_a + counts[anchor]) & (a[np.minimum(k_cut, a.size - 1)] < edge)
         # (one pass over the intervals, split at every point's start and every cut)
         split = np.sort(np.concatenate([first_seg, k_cut[k_cut < a.size]]))
         split = split[np.append(True, split[1:] != split[:-1])]
@@ -1274,7 +1282,7 @@ class BurstEstimator:
         o_pt = pts.life + 1.0
         elapsed = totals[6]
         ttft = elapsed - totals[7] / b_f
-        e2e = elapsed - totals[8] / b_f
+        e2e = np.where(o_pt > 1, elapsed - totals[8] / b_f, ttft)  # (one token: its first)
         tpot = np.where(o_pt > 1, (e2e - ttft) / np.maximum(o_pt - 1.0, 1.0), 0.0)
         req_tps = o_pt * (1.0 / np.maximum(elapsed, 1e-30) + inv_e2e / b_f)
         b_arr = np.asarray(b_f, dtype=np.int64)

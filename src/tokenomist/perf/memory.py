@@ -19,28 +19,30 @@ from __future__ import annotations
 
 import ctypes
 import os
+import sys
 
 MMAP_THRESHOLD = 32 * 2**20  # the ceiling of glibc's own moving threshold
 TRIM_THRESHOLD = 256 * 2**20
 _M_TRIM_THRESHOLD = -1  # mallopt parameters, from glibc's malloc.h
 _M_MMAP_THRESHOLD = -3
-_ENV = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
+_ENV = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES")
 
 
 def keep_freed_memory() -> bool:
     """Have glibc keep freed memory for reuse (see the module's docstring). Returns whether
-    it did: not under another C library, nor where the user set either threshold through
-    the environment."""
-    if any(name in os.environ for name in _ENV):
+    it did: only on Linux with glibc, and not where the user tuned malloc through the
+    environment (``MALLOC_*_`` or ``GLIBC_TUNABLES``)."""
+    if not sys.platform.startswith("linux") or any(name in os.environ for name in _ENV):
         return False
     try:
         libc = ctypes.CDLL(None)
-        if not hasattr(libc, "gnu_get_libc_version"):  # glibc only
+        if not hasattr(libc, "gnu_get_libc_version"):  # glibc only (not musl)
             return False
         mallopt = libc.mallopt
-    except (OSError, AttributeError):
+    except (OSError, AttributeError, TypeError):
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
-    return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) \
-        and bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    mmap_set = bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD))
+    trim_set = bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    return mmap_set and trim_set
