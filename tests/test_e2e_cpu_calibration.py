@@ -128,6 +128,12 @@ def test_calibrate_on_one_shape_predicts_the_other(cpu_loop: dict[str, Any]) -> 
     train = [Observation(d, p) for p in load_measured(files["prefill-heavy"])]
     test = [Observation(d, p) for p in load_measured(files["decode-heavy"])]
     cal = calibrate(train)
+    # fitting must improve on the shipped priors on the file it was fitted to
+    train_meas = np.array([ob.point.output_tokens_per_s for ob in train])
+    fitted_mape, prior_mape = (
+        float(np.mean(np.abs(predict_throughput(train, eff) / train_meas - 1)))
+        for eff in (cal.profile.efficiency, d.engine.efficiency))
+    assert fitted_mape < prior_mape
     pred = predict_throughput(test, cal.profile.efficiency)
     meas = np.array([ob.point.output_tokens_per_s for ob in test])
     errors = pred / meas - 1

@@ -261,13 +261,25 @@ def test_price_with_the_model_on_a_user_hardware_file(tmp_path: Path) -> None:
     """--model attributes a measured run's time with the performance model on the
     accelerator the user named, here a file of their own (it used to look the file's id
     up in the catalog and fail)."""
-    spec = {"id": "my-gpu", "name": "My GPU", "memory_gb": 80, "memory_bandwidth_tbps": 3.35,
-            "peak_tflops": {"bf16": 989}}
-    hw = tmp_path / "gpu.json"
-    hw.write_text(json.dumps(spec))
-    r = run_cli("price", str(DATA / "vllm_llama-3.1-8b_1xh100_2035in_300out.json"),
-                "--hardware", str(hw), "--model", "llama-3.1-8b", "--num-gpus", "1",
-                "--gpu-hourly-usd", "2", "--json")
-    assert r.returncode == 0, r.stderr
-    shares = [p["attribution_method"]["prefill_share"] for p in json.loads(r.stdout)["points"]]
-    assert all(0 < s < 1 for s in shares)
+    def shares(hardware: str) -> list[float]:
+        r = run_cli("price", str(DATA / "vllm_llama-3.1-8b_1xh100_2035in_300out.json"),
+                    "--hardware", hardware, "--model", "llama-3.1-8b", "--num-gpus", "1",
+                    "--gpu-hourly-usd", "2", "--json")
+        assert r.returncode == 0, r.stderr
+        return [p["attribution_method"]["prefill_share"] for p in json.loads(r.stdout)["points"]]
+
+    catalog = shares("h100-sxm")
+    assert all(0 < s < 1 for s in catalog)
+    # the user's file is the one used: with the H100's figures it attributes as the
+    # catalog's H100 does; with half its bandwidth decoding takes longer, so prefill's
+    # share of every burst is smaller
+    for bandwidth, same in ((3.35, True), (1.675, False)):
+        spec = {"id": "my-gpu", "name": "My GPU", "memory_gb": 80,
+                "memory_bandwidth_tbps": bandwidth, "peak_tflops": {"bf16": 989}}
+        hw = tmp_path / f"gpu-{bandwidth}.json"
+        hw.write_text(json.dumps(spec))
+        mine = shares(str(hw))
+        if same:
+            assert mine == pytest.approx(catalog, rel=0.01)
+        else:
+            assert all(m < 0.75 * c for m, c in zip(mine, catalog, strict=True))

@@ -179,11 +179,11 @@ def test_report_plans_around_the_users_own_deployment(tmp_path: Path) -> None:
     hw = tmp_path / "mine.json"
     hw.write_text(resolve_hardware("h100-sxm").model_copy(
         update={"id": "my-h100", "rental": []}).model_dump_json())
-    for args in (["--hardware", str(hw), "--model", "llama-3.1-8b", "--tp", "1",
-                  "--gpu-hourly-usd", "1.5"],
-                 ["--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--tp", "1", "--pp",
-                  "2", "--batch-sizes", "1,8"]):
-        page = tmp_path / "r.html"
+    for k, args in enumerate((["--hardware", str(hw), "--model", "llama-3.1-8b", "--tp", "1",
+                               "--gpu-hourly-usd", "1.5"],
+                              ["--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--tp",
+                               "1", "--pp", "2", "--batch-sizes", "1,8"])):
+        page = tmp_path / f"r{k}.html"  # (each run's own page)
         r = run_cli("report", "--output", str(page), *args)
         assert r.returncode == 0, r.stderr
         assert "Throughput-interactivity frontier" in page.read_text()

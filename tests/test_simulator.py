@@ -175,6 +175,7 @@ def test_incremental_scheduler_with_every_layer_windowed(tmp_path: Path) -> None
     whose context sits in the last page below the window holds a full window's pages and
     never needs another (the incremental scheduler used to search for it forever)."""
     import json
+    import signal
     from importlib import resources
 
     preset = json.loads(resources.files("tokenomist").joinpath(
@@ -186,5 +187,18 @@ def test_incremental_scheduler_with_every_layer_windowed(tmp_path: Path) -> None
     rng = np.random.default_rng(5)
     varied = Requests.poisson(20.0, 300, rng.integers(10, 6000, 300),
                               rng.integers(1, 600, 300), seed=2)
-    for reqs in (Requests.burst(1, 4090, 20), Requests.burst(64, 4000, 200), varied):
-        _same_run(Simulator(d, fast=False).run(reqs), Simulator(d).run(reqs))
+    # (a scheduler that searches forever fails the test instead of hanging it)
+    def too_long(*_: object) -> None:
+        raise TimeoutError("the incremental scheduler did not finish in 300 s")
+
+    alarm = getattr(signal, "SIGALRM", None)
+    before = signal.signal(alarm, too_long) if alarm is not None else None
+    if alarm is not None:
+        signal.alarm(300)
+    try:
+        for reqs in (Requests.burst(1, 4090, 20), Requests.burst(64, 4000, 200), varied):
+            _same_run(Simulator(d, fast=False).run(reqs), Simulator(d).run(reqs))
+    finally:
+        if alarm is not None:
+            signal.alarm(0)
+            signal.signal(alarm, before)
