@@ -276,8 +276,8 @@ def _mean_wait(first: Array, spacing: Array, count: Array) -> Array:
 
 def _summed_wait(first: Array, spacing: Array, terms: Array) -> Array:
     """Mean of step_end(s) - s over the first ``terms`` (<= PHASES) of the progressions
-    (0 where there are none). Rows are summed in bands of 2, 4, 8, ... terms, each as wide
-    as its longest row needs."""
+    (0 where there are none). Rows are summed in bands of up to 1, 2, 4, 8, ... terms, each
+    as wide as its longest row needs."""
     out = np.zeros(first.shape)
     width = 1
     done = terms < 0.5
@@ -357,8 +357,8 @@ class _Cells:
     clamped: NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, bool))
     n_clamped: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
     _index: dict[str, _GroupedSorted] = field(default_factory=dict)
-    # (S it was built from, prefix sums, the two factors within a cell; see sum_s_in)
-    _before: tuple[Array, Array, Array, Array] | None = None
+    # (prefix sums over cells, the two factors within a cell; see sum_s_in)
+    _before: tuple[Array, Array, Array] | None = None
     gap: Array = field(default_factory=lambda: np.zeros(0))  # steps between completions
     pace: Array = field(default_factory=lambda: np.zeros(0))  # completions per step
     _none_before: Array | None = None
@@ -372,6 +372,7 @@ class _Cells:
         self.gap = (S - T) / np.maximum(self.m, 1e-12)
         self.pace = 1.0 / np.maximum(self.gap, 1e-12)  # requests per step
         self._none_before = None
+        self._before = None
 
     def subset(self, keep: NDArray[np.bool_]) -> tuple[_Cells, NDArray[np.int64]]:
         """The cells of the shapes where ``keep`` is true (renumbered), unscheduled, and
@@ -466,14 +467,13 @@ class _Cells:
         """Sum of the completion steps of the first ``count`` requests of a shape, up to a
         constant of that shape, given the cell k that holds the count (x_k <= count <=
         x_k + m_k): differences within a shape are exact."""
-        if self._before is None or self._before[0] is not self.S:
-            per_cell = np.where(self.clamped, self.m * self.S,
-                                self.m * self.T + (self.S - self.T) * (self.m + 1.0) / 2.0)
+        if self._before is None:
             # the first u requests of a cell complete at u (lin + quad u) steps in all
             quad = np.where(self.clamped, 0.0, self.gap / 2.0)
-            self._before = (self.S, np.cumsum(per_cell) - per_cell,
-                            np.where(self.clamped, self.S, self.T) + quad, quad)
-        _, before, lin, quad = self._before
+            lin = np.where(self.clamped, self.S, self.T) + quad
+            per_cell = self.m * (lin + quad * self.m)
+            self._before = (np.cumsum(per_cell) - per_cell, lin, quad)
+        before, lin, quad = self._before
         u = np.clip(count - self.x[k], 0.0, self.m[k])
         return np.asarray(before[k] + u * (lin[k] + quad[k] * u), dtype=float)
 
@@ -630,17 +630,21 @@ class _Intervals:
     owner: NDArray[np.int64]
     same: NDArray[np.bool_]  # boundary i and i + 1 bound an interval of one point
     point: NDArray[np.int64]
-    a: Array
-    z: Array
+    a: Array  # where each starts
     length: Array
     mid: Array
+    cut_at: NDArray[np.int64]  # per point that is not its shape's anchor, in order: its
+    # anchor's first interval from its cut on
 
     @staticmethod
-    def between(at: Array, owner: NDArray[np.int64]) -> _Intervals:
+    def between(at: Array, owner: NDArray[np.int64], cut_at: NDArray[np.int64]
+                ) -> _Intervals:
+        """``cut_at``: boundary indices, each of them the start of an interval."""
         same = owner[1:] == owner[:-1]
         a, z = at[:-1][same], at[1:][same]
-        return _Intervals(at=at, owner=owner, same=same, point=owner[:-1][same], a=a, z=z,
-                          length=z - a, mid=(a + z) / 2.0)
+        # (a point's intervals start at all its boundaries but its last)
+        return _Intervals(at=at, owner=owner, same=same, point=owner[:-1][same], a=a,
+                          length=z - a, mid=(a + z) / 2.0, cut_at=cut_at - owner[cut_at])
 
 
 class BurstEstimator:
@@ -949,9 +953,11 @@ class BurstEstimator:
         cp, ck = _ragged_index(n_cells_pt)  # (point, cell) pairs
         gc = c.starts[sp[cp]] + ck  # global cell
         m_pc = np.minimum(c.m[gc], b_arr[cp] - c.x[gc])
-        delta = c.spacing(gc)
-        s_first = np.where(c.clamped[gc], c.S[gc], c.T[gc] + delta)
-        s_last = np.where(c.clamped[gc], c.S[gc], c.T[gc] + m_pc * delta)
+        # (each cell's first completion and the steps between its completions)
+        gap = np.where(c.clamped, 0.0, c.gap)
+        first_s = np.where(c.clamped, c.S, c.T + gap)
+        s_first = first_s[gc]
+        s_last = np.where(c.clamped[gc], c.S[gc], c.T[gc] + m_pc * gap[gc])
         # (a point's pairs are contiguous: its last finish in one pass)
         end_pt = np.maximum.reduceat(_step_end(s_last), _offsets(n_cells_pt)) + life_pt
         last_pair = _offsets(n_cells_pt) + n_cells_pt - 1
@@ -991,13 +997,13 @@ class BurstEstimator:
         groups = _Groups(pt=g_pt, m=g_m, s_first=g_sf, s_last=g_sl, e_first=_step_end(g_sf),
                          e_last=_step_end(g_sl), start=c.T[gc[gs]])
         # ---- first tokens, cell by cell: the mean wait of a cell's requests for a step's
-        # end once per cell, and again for each point's last cell
-        gap = np.where(c.clamped, 0.0, c.spacing(np.arange(c.x.size)))
-        first_s = np.where(c.clamped, c.S, c.T + gap)
+        # end once per cell, and again for a point's last cell where its burst cuts it short
         wait = _mean_wait(first_s, gap, c.m)
         last = gc[last_pair]
         last_m = m_pc[last_pair]
-        last_wait = _mean_wait(first_s[last], gap[last], last_m)
+        last_wait = wait[last]
+        short = np.flatnonzero(last_m < c.m[last])
+        last_wait[short] = _mean_wait(first_s[last[short]], gap[last[short]], last_m[short])
 
         def sum_e(m: Array, s: Array, w: Array, step: Array) -> Array:
             return np.asarray(m * (s + w) + step * m * (m - 1.0) / 2.0, dtype=float)
@@ -1067,8 +1073,9 @@ class BurstEstimator:
         every = np.arange(n_pts)
         kept += [(np.maximum(pts.cut, 0.0), every), (pts.end, every)]
         add(pts.last_step_start, every, hi, lo)
-        anchor = pts.anchor[late]
-        add(pts.cut[late], anchor, hi[anchor], lo[anchor])  # and the anchor splits at each cut
+        # and the anchor splits at each cut (within its timeline: a smaller burst's cut
+        # comes before its own end): the last pieces, followed through the sort
+        kept.append((pts.cut[late], pts.anchor[late]))
         vals = np.concatenate([v for v, _ in kept])
         owner = np.concatenate([o for _, o in kept])
         span = float(vals.max(initial=0.0)) + 1.0
@@ -1076,7 +1083,10 @@ class BurstEstimator:
         vals, owner = vals[order], owner[order]
         distinct = np.ones(vals.size, bool)
         distinct[1:] = (owner[1:] != owner[:-1]) | (vals[1:] - vals[:-1] > 1e-9)
-        return _Intervals.between(vals[distinct], owner[distinct])
+        place = np.empty(order.size, np.int64)  # where each piece landed, among the distinct
+        place[order] = np.cumsum(distinct) - 1
+        return _Intervals.between(vals[distinct], owner[distinct],
+                                  place[order.size - late.size:])
 
     def _first_tokens_and_finishes(self, c: _Cells, pts: _Points, em: _Emissions,
                                    iv: _Intervals) -> tuple[Array, Array]:
@@ -1121,10 +1131,12 @@ class BurstEstimator:
                 out[part] += np.where(m <= 3.0, each, even)
             return out
 
+        none_before = em.e_first[em.first[own_v]] + 1e-9  # (a point's first first token)
+
         def out_at(x: Array) -> Array:
             """F(x) at every boundary: none out before a point's first first token."""
             out = np.zeros(x.size)
-            on = np.flatnonzero(x > em.e_first[em.first[own_v]] + 1e-9)
+            on = np.flatnonzero(x > none_before)
             out[on] = out_by(x[on], own_v[on])
             return out
 
@@ -1245,16 +1257,7 @@ class BurstEstimator:
         counts = np.bincount(seg_pt, minlength=n_pts)
         first_seg = _offsets(counts)
         late = np.flatnonzero(~pts.own)
-        anchor = pts.anchor[late]
-        zspan = float(iv.z.max(initial=0.0)) + 1.0
-        f_a = first_seg[anchor]
-        # (the keyed search may land one interval off where the keys lose precision: set
-        # right against the anchor's own boundaries)
-        edge = pts.cut[late] - 1e-6
-        k_cut = np.clip(np.searchsorted(a + seg_pt * zspan, edge + anchor * zspan), f_a,
-                        f_a + counts[anchor])
-        k_cut -= (k_cut > f_a) & (a[np.maximum(k_cut - 1, 0)] >= edge)
-        k_cut += (k_cut < f_a + counts[anchor]) & (a[np.minimum(k_cut, a.size - 1)] < edge)
+        f_a, k_cut = first_seg[pts.anchor[late]], iv.cut_at
         # (one pass over the intervals, split at every point's start and every cut)
         split = np.sort(np.concatenate([first_seg, k_cut[k_cut < a.size]]))
         split = split[np.append(True, split[1:] != split[:-1])]

@@ -237,13 +237,7 @@ def _roofline(flops: Num, flop_rate: Num, nbytes: Num, byte_rate: Num) -> tuple[
     tc = flops / flop_rate
     tm = nbytes / byte_rate
     compute_bound = tc >= tm
-    if isinstance(compute_bound, (bool, np.bool_)):
-        return (tc, 0.0) if compute_bound else (0.0, tm)
-    if not (np.isfinite(tc).all() and np.isfinite(tm).all()):
-        return _where(compute_bound, tc, 0.0), _where(compute_bound, 0.0, tm)
-    # (finite times: a product by the mask is exact, and branch-free, where np.where is
-    # slow on masks that do not come in long runs)
-    return tc * compute_bound, tm * ~compute_bound
+    return _where(compute_bound, tc, 0.0), _where(compute_bound, 0.0, tm)
 
 
 class CostModel:
@@ -435,12 +429,13 @@ def without_prefill(load: StepLoad, steps: NDArray[np.int64] | None = None) -> S
                         eager=load.eager)
     dec = np.asarray(load.decode_seqs, float)
     keys, eager = load.decode_keys, load.eager
-    zeros = np.zeros_like(np.asarray(load.prefill_pairs, float))
+    shape = np.shape(load.prefill_pairs)
     if steps is not None:
         dec = dec[steps]
         keys = np.asarray(keys, float)[..., steps]
         eager = np.asarray(eager, float)[steps]
-        zeros = zeros[..., steps]
+        shape = shape[:-1] + dec.shape
+    zeros = np.zeros(shape)
     return StepLoad(tokens=dec, seqs=dec, decode_seqs=dec, logits=dec, decode_keys=keys,
                     prefill_pairs=zeros, prefill_keys=zeros, eager=eager)
 
